@@ -1,0 +1,102 @@
+"""The agent contract: one class per agent, one ``async run(data, ctx) -> dict`` per task.
+
+An agent declares its input model (pydantic, ``extra="forbid"``), which the dispatcher validates
+at validation time, so a misspelt field is an input error and not a task failure. The scheduler
+creates a fresh agent instance for every attempt, so concurrent tasks never share agent state.
+
+To fail a task with a clear message raise :class:`~parallel_execution.errors.TaskFailure`; any
+other exception also ends the task as ``error`` (its traceback goes to the trace, never to stdout).
+Cancellation (timeout, fail_fast, Ctrl-C) arrives as ``asyncio.CancelledError``: agents that own
+processes or files must clean up in ``finally`` and let it propagate.
+
+Example::
+
+    class EchoInput(AgentInput):
+        message: Any = None
+
+    class EchoAgent(Agent[EchoInput]):
+        name = "echo"
+        Input = EchoInput
+
+        async def run(self, data: EchoInput, ctx: TaskContext) -> dict[str, Any]:
+            return {"message": data.message}
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from parallel_execution.paths import WorkspacePolicy
+
+__all__ = ["Agent", "AgentInput", "TaskContext"]
+
+
+class AgentInput(BaseModel):
+    """Base of every agent's ``input_data`` model: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+InputT = TypeVar("InputT", bound=AgentInput)
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """What a running task may know and use. Owned by the scheduler; one per attempt."""
+
+    task_id: str
+    dispatch_id: str
+    description: str
+    attempt: int
+    workspace: WorkspacePolicy
+    artifacts_dir: Path  # the dispatch's trace folder; name extra files "<task_id>.<what>"
+    allow_commands: bool = False
+    timeout_seconds: float | None = None
+    user_prompt: str | None = None
+    # Dispatch-wide shared resources (rate limiters, budget), keyed by name; read-only for agents.
+    services: Mapping[str, Any] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    on_event: Callable[[str, dict[str, Any]], None] | None = None
+    _t0: float = field(default_factory=time.monotonic)
+
+    def event(self, kind: str, **data: Any) -> None:
+        """Record a trace event (time in ms since the attempt started)."""
+        record = {"t_ms": round((time.monotonic() - self._t0) * 1000, 3), "event": kind, **data}
+        self.events.append(record)
+        if self.on_event is not None:
+            self.on_event(kind, record)
+
+    def artifact_path(self, suffix: str) -> Path:
+        """A per-task, per-attempt file in the trace folder, e.g. ``build.stdout.log``."""
+        attempt = "" if self.attempt == 1 else f".attempt{self.attempt}"
+        return self.artifacts_dir / f"{self.task_id}{attempt}.{suffix}"
+
+
+class Agent(ABC, Generic[InputT]):
+    """One kind of work. Subclasses set ``name`` and ``Input`` and implement ``run``."""
+
+    name: ClassVar[str]
+    Input: ClassVar[type[AgentInput]]
+    # Input fields holding paths this agent writes / reads (for conflict checks between tasks).
+    write_fields: ClassVar[tuple[str, ...]] = ()
+    read_fields: ClassVar[tuple[str, ...]] = ()
+    # True: refused unless the runner was started with --allow-commands.
+    requires_commands: ClassVar[bool] = False
+    # True: the task spends model money, so it counts against config.budget_usd.
+    uses_model: ClassVar[bool] = False
+
+    @classmethod
+    def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
+        """Whether a task with this raw ``input_data`` calls a model (override for backends)."""
+        return cls.uses_model
+
+    @abstractmethod
+    async def run(self, data: InputT, ctx: TaskContext) -> dict[str, Any]:
+        """Do the work and return a JSON-serialisable output."""
