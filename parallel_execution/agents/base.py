@@ -35,7 +35,9 @@ from pydantic import BaseModel, ConfigDict
 
 from parallel_execution.paths import WorkspacePolicy
 
-__all__ = ["Agent", "AgentInput", "TaskContext"]
+__all__ = ["Agent", "AgentInput", "Services", "TaskContext"]
+
+T = TypeVar("T")
 
 
 class AgentInput(BaseModel):
@@ -45,6 +47,25 @@ class AgentInput(BaseModel):
 
 
 InputT = TypeVar("InputT", bound=AgentInput)
+
+
+class Services:
+    """Dispatch-wide shared resources (a rate limiter, the budget), created on first use.
+
+    One instance per dispatch; every task of the dispatch sees the same one. All tasks run on one
+    event loop, so ``get_or_create`` needs no lock.
+    """
+
+    def __init__(self, **initial: Any) -> None:
+        self._items: dict[str, Any] = dict(initial)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._items.get(key, default)
+
+    def get_or_create(self, key: str, factory: Callable[[], T]) -> T:
+        if key not in self._items:
+            self._items[key] = factory()
+        return self._items[key]  # type: ignore[no-any-return]
 
 
 @dataclass(slots=True)
@@ -60,8 +81,8 @@ class TaskContext:
     allow_commands: bool = False
     timeout_seconds: float | None = None
     user_prompt: str | None = None
-    # Dispatch-wide shared resources (rate limiters, budget), keyed by name; read-only for agents.
-    services: Mapping[str, Any] = field(default_factory=dict)
+    # Dispatch-wide shared resources (rate limiters, budget), keyed by name.
+    services: Services = field(default_factory=Services)
     events: list[dict[str, Any]] = field(default_factory=list)
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     _t0: float = field(default_factory=time.monotonic)
