@@ -1,3 +1,34 @@
-"""parallel_execution: run a graph of agent tasks in parallel, with traces and one JSON result."""
+"""parallel_execution: run a graph of agent tasks in parallel, with traces and one JSON result.
+
+    from parallel_execution import dispatch, TaskBuilder
+    result = dispatch({"tasks": [...], "config": {"max_workers": 5}})
+
+See README.md for the task format and DESIGN.md for how it works.
+"""
+
+from parallel_execution.builder import TaskBuilder, ref
+from parallel_execution.dispatcher import ParallelDispatcher, adispatch, dispatch
+from parallel_execution.errors import CycleError, DispatchError, InvalidInput, TaskFailure
+from parallel_execution.graph import detect_circular_dependencies, validate_task_dependencies
+from parallel_execution.schema import DispatchConfig, DispatchInput, DispatchResult, Task, TaskResult
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "CycleError",
+    "DispatchConfig",
+    "DispatchError",
+    "DispatchInput",
+    "DispatchResult",
+    "InvalidInput",
+    "ParallelDispatcher",
+    "Task",
+    "TaskBuilder",
+    "TaskFailure",
+    "TaskResult",
+    "adispatch",
+    "detect_circular_dependencies",
+    "dispatch",
+    "ref",
+    "validate_task_dependencies",
+]

@@ -85,6 +85,7 @@ class TaskContext:
     services: Services = field(default_factory=Services)
     events: list[dict[str, Any]] = field(default_factory=list)
     on_event: Callable[[str, dict[str, Any]], None] | None = None
+    cost_usd: float = 0.0  # model spend of this attempt, reported through record_cost
     _t0: float = field(default_factory=time.monotonic)
 
     def event(self, kind: str, **data: Any) -> None:
@@ -93,6 +94,14 @@ class TaskContext:
         self.events.append(record)
         if self.on_event is not None:
             self.on_event(kind, record)
+
+    def record_cost(self, usd: float | None) -> None:
+        """Report model spend: counted for this task and against the dispatch's budget."""
+        if usd:
+            self.cost_usd += float(usd)
+            budget = self.services.get("budget")
+            if budget is not None:
+                budget.add(usd)
 
     def artifact_path(self, suffix: str) -> Path:
         """A per-task, per-attempt file in the trace folder, e.g. ``build.stdout.log``."""

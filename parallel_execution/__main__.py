@@ -1,0 +1,6 @@
+"""``python -m parallel_execution``: the same as ``dispatch-runner``."""
+
+from parallel_execution.cli import entrypoint
+
+if __name__ == "__main__":
+    entrypoint()

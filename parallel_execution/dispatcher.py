@@ -1,0 +1,166 @@
+"""The Python API: validate, run, trace, summarise.
+
+::
+
+    result = dispatch({"tasks": [...], "config": {...}})          # blocking
+    result = await adispatch(tasks, {"max_workers": 8})            # in async code
+    result = await ParallelDispatcher(config).dispatch(tasks)       # the quick start's form
+
+``tasks_or_input`` may be a ``DispatchInput``, its dict or JSON text, or a list of tasks (``Task``
+models or dicts) with ``config`` given separately. Bad input raises ``InvalidInput`` before anything
+runs; task failures are results. ``DispatchRun`` is the same thing in steps, for callers (the CLI)
+that need to stop a run from a signal handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import secrets
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from parallel_execution.agents.base import Services
+from parallel_execution.graph import critical_path
+from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
+from parallel_execution.scheduler import Observer, Scheduler, TaskOutcome
+from parallel_execution.schema import (
+    DispatchConfig,
+    DispatchInput,
+    DispatchResult,
+    Summary,
+    Task,
+    TaskResult,
+)
+from parallel_execution.traces import TraceWriter
+
+__all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id"]
+
+
+def new_dispatch_id() -> str:
+    """``<UTC timestamp>-<random>``: sortable by time, unique across concurrent runs."""
+    return f"{datetime.now(UTC):%Y%m%d_%H%M%S}-{secrets.token_hex(4)}"
+
+
+def coerce_input(tasks_or_input: Any, config: DispatchConfig | Mapping[str, Any] | None = None) -> DispatchInput:
+    """Accept every form the API documents and return a ``DispatchInput`` (or raise InvalidInput)."""
+    if isinstance(tasks_or_input, Sequence) and not isinstance(tasks_or_input, (str, bytes)):
+        tasks = [t.model_dump() if isinstance(t, Task) else t for t in tasks_or_input]
+        conf = config.model_dump() if isinstance(config, DispatchConfig) else dict(config or {})
+        return parse_input({"tasks": tasks, "config": conf})
+    data = parse_input(tasks_or_input)
+    if config is not None:
+        conf = config if isinstance(config, DispatchConfig) else DispatchConfig.model_validate(config)
+        data = data.model_copy(update={"config": conf})
+    return data
+
+
+class DispatchRun:
+    """One dispatch of a validated plan: ``await run()`` once; ``stop(reason)`` from anywhere on the loop."""
+
+    def __init__(
+        self,
+        plan: ValidatedPlan,
+        *,
+        dispatch_id: str | None = None,
+        observers: Sequence[Observer] = (),
+        services: Services | None = None,
+        done: dict[str, Any] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.dispatch_id = dispatch_id or new_dispatch_id()
+        self.writer = TraceWriter(plan, self.dispatch_id)
+        self.scheduler = Scheduler(
+            plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
+            observers=[self.writer, *observers], services=services, done=done,
+        )
+        self.interrupted: str | None = None
+
+    def stop(self, reason: str, *, interrupted: bool = True) -> None:
+        if interrupted and self.interrupted is None:
+            self.interrupted = reason
+        self.scheduler.stop(reason)
+
+    async def run(self) -> DispatchResult:
+        self.writer.open()
+        outcomes = await self.scheduler.run()
+        result = self._result(outcomes)
+        self.writer.finish(result)
+        result.trace_errors = self.writer.errors + self.scheduler.observer_errors
+        return result
+
+    def _result(self, outcomes: list[TaskOutcome]) -> DispatchResult:
+        wall_ms = self.scheduler.now_ms()
+        results = [
+            TaskResult(
+                task_id=o.task_id, agent=o.planned.task.agent, status=o.status,
+                output=o.output, error=o.error, execution_time_ms=o.execution_time_ms,
+                attempts=len(o.attempts), trace_file=self.writer.task_file(o.task_id),
+                started_ms=o.started_ms, finished_ms=o.finished_ms, cost_usd=o.cost_usd,
+            )
+            for o in outcomes
+        ]
+        durations = [r.execution_time_ms for r in results]
+        length, path = critical_path(self.plan.facts, durations)
+        count = {s: sum(r.status == s for r in results) for s in ("success", "error", "timeout", "skipped", "cancelled")}
+        work = sum(durations)
+        summary = Summary(
+            total_tasks=len(results), successful=count["success"], failed=count["error"] + count["timeout"],
+            skipped=count["skipped"], cancelled=count["cancelled"], total_time_ms=wall_ms,
+            task_time_ms=round(work, 3), critical_path_ms=round(length, 3),
+            critical_path=[results[i].task_id for i in path],
+            speedup=round(work / wall_ms, 3) if wall_ms > 0 else 1.0,
+            max_workers=self.plan.config.max_workers,
+            total_cost_usd=round(self.scheduler.budget.spent_usd, 6),
+        )
+        if self.interrupted:
+            status = "cancelled"
+        else:
+            status = "success" if count["success"] == len(results) else "failure"
+        return DispatchResult(
+            status=status, dispatch_id=self.dispatch_id, results=results, summary=summary,
+            trace_index=str(self.writer.index_file) if self.writer.index_written else None,
+        )
+
+
+async def adispatch(
+    tasks_or_input: Any,
+    config: DispatchConfig | Mapping[str, Any] | None = None,
+    *,
+    allow_commands: bool = False,
+    observers: Sequence[Observer] = (),
+) -> DispatchResult:
+    """Validate and run; raises ``InvalidInput`` (nothing run) or returns the result."""
+    plan = build_plan(coerce_input(tasks_or_input, config), allow_commands=allow_commands)
+    return await DispatchRun(plan, observers=observers).run()
+
+
+def dispatch(
+    tasks_or_input: Any,
+    config: DispatchConfig | Mapping[str, Any] | None = None,
+    *,
+    allow_commands: bool = False,
+    observers: Sequence[Observer] = (),
+) -> DispatchResult:
+    """Blocking ``adispatch``; also safe from a thread that already runs an event loop (Jupyter)."""
+    coro_args = (tasks_or_input, config)
+    kwargs = {"allow_commands": allow_commands, "observers": observers}
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(adispatch(*coro_args, **kwargs))
+    # A loop runs in this thread: run ours on a fresh thread instead of deadlocking it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, adispatch(*coro_args, **kwargs)).result()
+
+
+class ParallelDispatcher:
+    """The quick start's interface: ``await ParallelDispatcher(config).dispatch(tasks)``."""
+
+    def __init__(self, config: DispatchConfig | Mapping[str, Any] | None = None, *, allow_commands: bool = False) -> None:
+        self.config = config if isinstance(config, DispatchConfig) else DispatchConfig.model_validate(config or {})
+        self.allow_commands = allow_commands
+
+    async def dispatch(self, tasks: Sequence[Task | Mapping[str, Any]]) -> DispatchResult:
+        return await adispatch(list(tasks), self.config, allow_commands=self.allow_commands)

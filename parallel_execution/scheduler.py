@@ -1,0 +1,333 @@
+"""The scheduler: runs a ``ValidatedPlan`` on one event loop, event-driven, never in waves.
+
+Policy
+------
+A task becomes *ready* the moment its last dependency succeeds. Ready tasks wait in a heap ordered
+by longest remaining path (``PlannedTask.priority``), ties by input order, and start whenever fewer
+than ``max_workers`` run. There are no barriers: one slow task delays only its own dependents.
+
+State
+-----
+One ``_State`` holds everything mutable (dependency counters, ready heap, outcomes), changed only by
+the loop in ``Scheduler.run``: each task coroutine reports back through a queue and never touches
+it. All task coroutines live in one ``asyncio.TaskGroup``; none outlives the run.
+
+Outcomes are values
+-------------------
+A task ends ``success``, ``error`` (its agent raised, its input could not be resolved), ``timeout``,
+``skipped`` (a dependency did not succeed, fail_fast, interrupt, budget exhausted) or ``cancelled``
+(stopped while running). Nothing a task does raises out of ``run``. Retries (error/timeout, not for
+non-retryable failures) back off exponentially with jitter. Completions that arrive together are
+recorded together: observers get ``task_finished`` for each, then one ``commit`` (one journal fsync),
+and only then are dependents released - a task counts as done once its record is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import random
+import time
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from parallel_execution.agents.base import Services, TaskContext
+from parallel_execution.budget import BUDGET_SERVICE, Budget
+from parallel_execution.errors import TaskFailure
+from parallel_execution.planner import PlannedTask, ValidatedPlan, pydantic_issues
+from parallel_execution.refs import RefError, resolve_refs
+from parallel_execution.schema import TaskStatus
+
+__all__ = ["Attempt", "Observer", "Scheduler", "TaskOutcome"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    started_ms: float
+    finished_ms: float = 0.0
+    status: TaskStatus = "error"
+    error: str | None = None
+    traceback: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"attempt": self.number, "started_ms": self.started_ms, "finished_ms": self.finished_ms,
+               "duration_ms": round(self.finished_ms - self.started_ms, 3), "status": self.status,
+               "error": self.error, "events": self.events}
+        if self.traceback:
+            out["traceback"] = self.traceback
+        return out
+
+
+@dataclass(slots=True)
+class TaskOutcome:
+    """Everything known about one task at its end; the trace and result are built from it."""
+
+    planned: PlannedTask
+    status: TaskStatus
+    output: Any = None
+    error: str | None = None
+    resolved_input: Any = None
+    attempts: list[Attempt] = field(default_factory=list)
+    started_ms: float | None = None
+    finished_ms: float | None = None
+    cost_usd: float | None = None
+    resumed: bool = False  # succeeded in an earlier run of the same dispatch; not run again
+
+    @property
+    def task_id(self) -> str:
+        return self.planned.task_id
+
+    @property
+    def execution_time_ms(self) -> float:
+        if self.started_ms is None or self.finished_ms is None:
+            return 0.0
+        return round(self.finished_ms - self.started_ms, 3)
+
+
+class Observer(Protocol):
+    """Lifecycle hooks (traces, journal, progress). Called on the loop; must not block for long."""
+
+    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None: ...
+    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
+    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
+    def task_finished(self, outcome: TaskOutcome) -> None: ...
+    def commit(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _State:
+    waiting: list[int]  # unfinished dependencies per task
+    ready: list[tuple[float, int]] = field(default_factory=list)  # (-priority, index)
+    outcomes: dict[int, TaskOutcome] = field(default_factory=dict)
+    running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+    stop_reason: str | None = None
+
+
+class Scheduler:
+    """Run ``plan``; ``await run()`` returns one ``TaskOutcome`` per task, in input order."""
+
+    def __init__(
+        self,
+        plan: ValidatedPlan,
+        *,
+        dispatch_id: str,
+        artifacts_dir: Any,
+        observers: Sequence[Observer] = (),
+        services: Services | None = None,
+        done: dict[str, Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.plan = plan
+        self.dispatch_id = dispatch_id
+        self.artifacts_dir = artifacts_dir
+        self.observers = list(observers)
+        self.services = services or Services()
+        self.budget: Budget = self.services.get_or_create(BUDGET_SERVICE, lambda: Budget(plan.config.budget_usd))
+        # Outputs of tasks that already succeeded in an earlier run (resume): not run again.
+        self.done = dict(done or {})
+        self.rng = rng or random.Random()
+        self.outputs: dict[str, Any] = {}
+        self._t0 = time.monotonic()
+        self._finished: asyncio.Queue[TaskOutcome] = asyncio.Queue()
+        self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
+        self.observer_errors: list[str] = []
+
+    def now_ms(self) -> float:
+        return round((time.monotonic() - self._t0) * 1000, 3)
+
+    def stop(self, reason: str) -> None:
+        """Start nothing more and cancel running tasks (fail_fast, Ctrl-C, SIGTERM)."""
+        state = self._state
+        if state.stop_reason is None:
+            state.stop_reason = reason
+            for task in state.running.values():
+                task.cancel()
+
+    async def run(self) -> list[TaskOutcome]:
+        state, tasks = self._state, self.plan.tasks
+        self._t0 = time.monotonic()
+        for t in tasks:
+            if state.waiting[t.index] == 0:
+                heapq.heappush(state.ready, (-t.priority, t.index))
+        async with asyncio.TaskGroup() as group:
+            while len(state.outcomes) < len(tasks):
+                self._start_ready(group)
+                if not state.running:
+                    break  # nothing runs and nothing can start: the rest is skipped below
+                batch = [await self._finished.get()]
+                while not self._finished.empty():
+                    batch.append(self._finished.get_nowait())
+                for outcome in batch:
+                    state.running.pop(outcome.planned.index, None)
+                self._record(batch)
+        leftover = [t for t in tasks if t.index not in state.outcomes]
+        if leftover:
+            reason = state.stop_reason or "dependency did not succeed"
+            self._record([TaskOutcome(t, "skipped", error=f"skipped: {reason}") for t in leftover])
+        return [state.outcomes[t.index] for t in tasks]
+
+    # -- the loop's helpers: the only code that changes _State --------------------------------------
+
+    def _start_ready(self, group: asyncio.TaskGroup) -> None:
+        state = self._state
+        while state.ready and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
+            _, i = heapq.heappop(state.ready)
+            planned = self.plan.tasks[i]
+            if planned.task_id in self.done:
+                output = self.done[planned.task_id]
+                self._record([TaskOutcome(planned, "success", output=output, resumed=True)])
+            elif planned.uses_model and self.budget.exhausted:
+                self._record([TaskOutcome(planned, "skipped", error="skipped: budget_exhausted "
+                                          f"(spent ${self.budget.spent_usd:.4f} of ${self.budget.limit_usd})")])
+            else:
+                task = group.create_task(self._run_task(planned), name=planned.task_id)
+                task.add_done_callback(lambda t, p=planned: self._cancelled_before_start(t, p))
+                state.running[i] = task
+
+    def _cancelled_before_start(self, task: asyncio.Task[None], planned: PlannedTask) -> None:
+        # A task cancelled before its first step never enters _run_task, so report it here.
+        if task.cancelled():
+            reason = f"cancelled: {self._state.stop_reason or 'dispatch cancelled'}"
+            self._finished.put_nowait(TaskOutcome(planned, "cancelled", error=reason))
+
+    def _record(self, batch: list[TaskOutcome]) -> None:
+        """Make the batch durable (observers, one commit), then release or skip dependents."""
+        state = self._state
+        skipped: list[TaskOutcome] = []
+        for outcome in batch:
+            state.outcomes[outcome.planned.index] = outcome
+            if outcome.status == "success":
+                self.outputs[outcome.task_id] = outcome.output
+        # Skip everything downstream of a task that did not succeed, naming the root cause.
+        for outcome in batch:
+            if outcome.status != "success":
+                skipped.extend(self._skip_dependents(outcome))
+        for outcome in batch + skipped:
+            self._notify("task_finished", outcome)
+        self._notify("commit")
+        for outcome in batch:
+            if outcome.status == "success":
+                for d in outcome.planned.dependents:
+                    state.waiting[d] -= 1
+                    if state.waiting[d] == 0 and d not in state.outcomes:
+                        heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
+            elif self.plan.config.fail_fast and outcome.status in ("error", "timeout"):
+                self.stop(f"fail_fast: task {outcome.task_id!r} ended {outcome.status}")
+
+    def _skip_dependents(self, failed: TaskOutcome) -> list[TaskOutcome]:
+        state, tasks = self._state, self.plan.tasks
+        queue = deque((d, failed.task_id) for d in failed.planned.dependents)
+        skipped = []
+        while queue:
+            i, via = queue.popleft()
+            if i in state.outcomes:
+                continue
+            if via == failed.task_id:
+                reason = f"skipped: dependency {failed.task_id!r} ended {failed.status}"
+            else:
+                reason = f"skipped: dependency {via!r} was skipped because {failed.task_id!r} ended {failed.status}"
+            outcome = TaskOutcome(tasks[i], "skipped", error=reason)
+            state.outcomes[i] = outcome
+            skipped.append(outcome)
+            queue.extend((d, tasks[i].task_id) for d in tasks[i].dependents)
+        return skipped
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        for observer in self.observers:
+            method = getattr(observer, hook, None)
+            if method is None:
+                continue
+            try:
+                method(*args)
+            except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
+                self.observer_errors.append(f"{type(observer).__name__}.{hook}: {exc}")
+
+    # -- one task: runs as its own asyncio task, reports through the queue -------------------------
+
+    async def _run_task(self, planned: PlannedTask) -> None:
+        outcome = TaskOutcome(planned, "error", started_ms=self.now_ms())
+        try:
+            await self._attempts(planned, outcome)
+        except asyncio.CancelledError:
+            outcome.status = "cancelled"
+            outcome.error = f"cancelled: {self._state.stop_reason or 'dispatch cancelled'}"
+            if outcome.attempts and outcome.attempts[-1].finished_ms == 0.0:
+                last = outcome.attempts[-1]
+                last.finished_ms, last.status, last.error = self.now_ms(), "cancelled", outcome.error
+        except Exception as exc:  # a bug in our own code: still a value, with the evidence
+            outcome.status, outcome.error = "error", f"internal error: {exc!r}"
+        outcome.finished_ms = self.now_ms()
+        self._finished.put_nowait(outcome)
+
+    async def _attempts(self, planned: PlannedTask, outcome: TaskOutcome) -> None:
+        task = planned.task
+        try:
+            raw = resolve_refs(task.input_data, self.outputs) if planned.refs else task.input_data
+            outcome.resolved_input = raw
+            data = planned.agent_cls.Input.model_validate(raw, context=self.plan.policy.as_context())
+        except RefError as exc:
+            outcome.error = str(exc)
+            return
+        except ValidationError as exc:
+            issues = pydantic_issues(exc, None, task.task_id, "input_data.")
+            outcome.error = "resolved input is invalid: " + "; ".join(f"{i.field}: {i.message}" for i in issues)
+            return
+        outcome.resolved_input = data.model_dump(mode="json")
+        for number in range(1, planned.retries + 2):
+            attempt = Attempt(number, self.now_ms())
+            outcome.attempts.append(attempt)
+            self._notify("task_started", planned, number, attempt.started_ms)
+            retryable = await self._attempt(planned, data, attempt, outcome)
+            attempt.finished_ms = self.now_ms()
+            outcome.status, outcome.error = attempt.status, attempt.error
+            if attempt.status == "success" or not retryable or number > planned.retries:
+                return
+            delay = self._backoff(number)
+            self._notify("task_retrying", planned, number + 1, delay, attempt.error)
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, planned: PlannedTask, data: Any, attempt: Attempt, outcome: TaskOutcome) -> bool:
+        """Run one attempt; fill ``attempt``/``outcome``; return whether a retry could help."""
+        ctx = TaskContext(
+            task_id=planned.task_id, dispatch_id=self.dispatch_id, description=planned.task.description,
+            attempt=attempt.number, workspace=self.plan.policy, artifacts_dir=self.artifacts_dir,
+            allow_commands=self.plan.allow_commands, timeout_seconds=planned.timeout_seconds,
+            user_prompt=self.plan.user_prompt, services=self.services, events=attempt.events,
+            on_event=lambda kind, record: self._notify("task_event", planned, kind, record),
+        )
+        try:
+            async with asyncio.timeout(planned.timeout_seconds) as scope:
+                output = await planned.agent_cls().run(data, ctx)
+            outcome.output, attempt.status, attempt.error = output, "success", None
+            return False
+        except TimeoutError:
+            if not scope.expired():
+                attempt.status, attempt.error = "error", "TimeoutError raised inside the task"
+                attempt.traceback = traceback.format_exc()
+                return True
+            attempt.status = "timeout"
+            attempt.error = f"timeout: no result after {planned.timeout_seconds:g} s"
+            return True
+        except TaskFailure as failure:
+            attempt.status, attempt.error = "error", failure.message
+            if failure.output is not None:
+                outcome.output = failure.output
+            return failure.retryable
+        except Exception as exc:
+            attempt.status, attempt.error = "error", f"{type(exc).__name__}: {exc}"
+            attempt.traceback = traceback.format_exc()
+            return True
+        finally:
+            if ctx.cost_usd:
+                outcome.cost_usd = round((outcome.cost_usd or 0.0) + ctx.cost_usd, 6)
+
+    def _backoff(self, failed_attempt: int) -> float:
+        base = self.plan.config.retry_backoff_seconds * 2 ** (failed_attempt - 1)
+        return base * self.rng.uniform(0.5, 1.5)

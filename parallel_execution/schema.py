@@ -1,0 +1,120 @@
+"""The input and output documents, as pydantic models.
+
+Input: ``DispatchInput`` = ``{"tasks": [Task, ...], "config": DispatchConfig, "user_prompt": str}``,
+exactly the quick start's schema plus optional fields. Our own models forbid unknown fields, so a
+misspelt key is an input error; a task's ``input_data`` is a free-form object here and is checked
+against its agent's own model by the planner.
+
+Output: ``DispatchResult`` with one ``TaskResult`` per task in input order, a ``Summary`` and the
+trace index path. ``SCHEMA_VERSION`` is stamped on every persisted document.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DispatchConfig",
+    "DispatchInput",
+    "DispatchResult",
+    "DispatchStatus",
+    "Summary",
+    "Task",
+    "TaskId",
+    "TaskResult",
+    "TaskStatus",
+]
+
+SCHEMA_VERSION = 1
+
+# Task ids become file names, so only characters that are safe everywhere.
+TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
+TaskStatus = Literal["success", "error", "timeout", "skipped", "cancelled"]
+DispatchStatus = Literal["success", "failure", "cancelled"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Task(_Strict):
+    """One unit of work: ``agent`` runs with ``input_data`` after all ``dependencies`` succeed."""
+
+    task_id: TaskId
+    agent: str = Field(min_length=1)
+    description: str = ""
+    input_data: dict[str, Any] = Field(default_factory=dict)
+    dependencies: list[TaskId] = Field(default_factory=list)
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Overrides config.timeout_seconds.")
+    retries: int | None = Field(default=None, ge=0, le=100, description="Overrides config.retries.")
+    writes: list[str] = Field(default_factory=list, description="Workspace paths this task writes.")
+    reads: list[str] = Field(default_factory=list, description="Workspace paths this task reads.")
+    estimated_seconds: float | None = Field(
+        default=None, gt=0, description="Duration hint for priorities and the plan's expected makespan."
+    )
+
+
+class DispatchConfig(_Strict):
+    """Run settings; every field is honoured. CLI flags override the values given here."""
+
+    max_workers: int = Field(default=5, ge=1, le=10_000)
+    timeout_seconds: float | None = Field(default=300, gt=0, description="Per-task timeout; null = none.")
+    trace_dir: str = Field(default="./traces", min_length=1, description="Relative to the current directory.")
+    fail_fast: bool = False
+    retries: int = Field(default=0, ge=0, le=100, description="Extra attempts after an error or timeout.")
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles, with jitter.")
+    workspace: str | None = Field(default=None, description="Root for task paths; default: current directory.")
+    allow_outside_workspace: bool = Field(default=False, description="Let task paths leave the workspace.")
+    budget_usd: float | None = Field(default=None, gt=0, description="Cap on model spend for the dispatch.")
+
+
+class DispatchInput(_Strict):
+    tasks: list[Task]
+    config: DispatchConfig = Field(default_factory=DispatchConfig)
+    user_prompt: str | None = None
+
+
+class TaskResult(_Strict):
+    task_id: str
+    agent: str
+    status: TaskStatus
+    output: Any = None
+    error: str | None = None
+    execution_time_ms: float = 0.0
+    attempts: int = 0
+    trace_file: str | None = None
+    started_ms: float | None = Field(default=None, description="Start, ms after the dispatch began.")
+    finished_ms: float | None = None
+    cost_usd: float | None = None
+
+
+class Summary(_Strict):
+    total_tasks: int
+    successful: int
+    failed: int
+    skipped: int
+    cancelled: int = 0
+    total_time_ms: float
+    task_time_ms: float = Field(description="Sum of task execution times.")
+    critical_path_ms: float = Field(description="Longest dependency chain of measured task times.")
+    critical_path: list[str]
+    speedup: float = Field(description="task_time_ms / total_time_ms: achieved parallel speedup.")
+    max_workers: int
+    total_cost_usd: float = 0.0
+
+
+class DispatchResult(_Strict):
+    schema_version: int = SCHEMA_VERSION
+    status: DispatchStatus
+    dispatch_id: str
+    results: list[TaskResult]
+    summary: Summary
+    trace_index: str | None = None
+    trace_errors: list[str] = Field(default_factory=list, description="Trace files that could not be written.")
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == "success" else 1

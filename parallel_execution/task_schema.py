@@ -1,0 +1,20 @@
+"""The quick start's ``task_schema`` module: ``from task_schema import TaskBuilder, ...``.
+
+Works as ``parallel_execution.task_schema`` and, like the original, as a top-level module when the
+package folder is the current directory.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from parallel_execution.builder import TaskBuilder  # noqa: E402
+from parallel_execution.graph import detect_circular_dependencies, validate_task_dependencies  # noqa: E402
+from parallel_execution.schema import DispatchConfig, DispatchInput, Task  # noqa: E402
+
+__all__ = ["DispatchConfig", "DispatchInput", "Task", "TaskBuilder", "detect_circular_dependencies",
+           "validate_task_dependencies"]
