@@ -29,7 +29,7 @@ from parallel_execution.dispatcher import DispatchRun
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
 from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
-from parallel_execution.progress import PlainProgress
+from parallel_execution import progress
 from parallel_execution.schema import DispatchInput
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "entrypoint", "input_schema", "main"]
@@ -130,13 +130,13 @@ def execute(run: DispatchRun, *, quiet: bool = False) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     plan = load_plan(args)
-    run = DispatchRun(plan, observers=[] if args.quiet else [PlainProgress(sys.stderr, len(plan.tasks))])
-    return execute(run)
+    return execute(DispatchRun(plan, observers=progress.observers_from_args(args, plan)))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    plan = load_plan(args)
-    emit({"status": "valid", "plan": plan.describe()})
+    description = load_plan(args).describe()
+    print(progress.describe_plan_text(description), file=sys.stderr)
+    emit({"status": "valid", "plan": description})
     return EXIT_OK
 
 
@@ -177,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run tasks (the default command)")
     add_run_options(run)
-    run.add_argument("--quiet", action="store_true", help="print nothing on stderr but errors")
+    progress.add_progress_options(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check tasks without running them; print the plan")
     add_run_options(validate)

@@ -5,12 +5,36 @@ An ``Observer`` of the scheduler; stdout is never touched.
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from parallel_execution.planner import PlannedTask
-from parallel_execution.scheduler import TaskOutcome
+from parallel_execution.planner import PlannedTask, ValidatedPlan
+from parallel_execution.scheduler import Observer, TaskOutcome
 
-__all__ = ["PlainProgress"]
+__all__ = ["PlainProgress", "add_progress_options", "describe_plan_text", "observers_from_args"]
+
+
+def add_progress_options(parser: argparse.ArgumentParser) -> None:
+    """The run command's display flags."""
+    parser.add_argument("--quiet", action="store_true", help="print nothing on stderr but errors")
+
+
+def observers_from_args(args: argparse.Namespace, plan: ValidatedPlan) -> Sequence[Observer]:
+    """The progress observers the flags ask for (stderr only; stdout is the result's)."""
+    if args.quiet:
+        return []
+    return [PlainProgress(sys.stderr, len(plan.tasks))]
+
+
+def describe_plan_text(plan: dict[str, Any]) -> str:
+    """A few readable lines about a validated plan (``ValidatedPlan.describe()``), for stderr."""
+    levels = " | ".join(", ".join(level) for level in plan["levels"])
+    return (f"valid: {plan['total_tasks']} tasks on {plan['max_workers']} workers; levels: {levels}\n"
+            f"critical path: {' -> '.join(plan['critical_path'])} ({plan['critical_path_seconds']} s est.); "
+            f"expected makespan {plan['expected_makespan_seconds']} s, speedup x{plan['expected_speedup']} "
+            f"(estimates: {plan['estimates']})")
 
 _MARK = {"success": "ok", "error": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped", "cancelled": "cancelled"}
 
