@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 
 from parallel_execution.agents.base import Agent
 
-__all__ = ["ENTRY_POINT_GROUP", "UnknownAgent", "available_agents", "load_agent"]
+__all__ = ["ENTRY_POINT_GROUP", "UnknownAgent", "available_agents", "load_agent", "register_agent"]
 
 ENTRY_POINT_GROUP = "parallel_execution.agents"
 
@@ -31,15 +31,31 @@ _BUILTIN = {
 }
 
 
+# Agents registered in-process (Python API users, tests): name -> class. They take precedence.
+_REGISTERED: dict[str, type[Agent]] = {}  # type: ignore[type-arg]
+
+
 class UnknownAgent(LookupError):
     pass
 
 
+def register_agent(cls: type[Agent], name: str | None = None) -> type[Agent]:  # type: ignore[type-arg]
+    """Make ``cls`` available under ``name`` (default ``cls.name``) in this process; usable as a decorator."""
+    _REGISTERED[name or cls.name] = cls
+    available_agents.cache_clear()
+    load_agent.cache_clear()
+    return cls
+
+
 @cache
 def available_agents() -> dict[str, str]:
-    """Agent name -> ``module:Class``, built-ins first; entry points may add names, not replace."""
-    found = {
-        name: spec for name, spec in _BUILTIN.items() if importlib.util.find_spec(spec.split(":")[0])
+    """Agent name -> ``module:Class``: in-process registrations, built-ins, then entry points (which add
+    names, never replace one)."""
+    found = {name: f"{cls.__module__}:{cls.__qualname__}" for name, cls in _REGISTERED.items()}
+    found |= {
+        name: spec
+        for name, spec in _BUILTIN.items()
+        if name not in found and importlib.util.find_spec(spec.split(":")[0])
     }
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)
@@ -49,6 +65,8 @@ def available_agents() -> dict[str, str]:
 @cache
 def load_agent(name: str) -> type[Agent]:  # type: ignore[type-arg]
     """Import and return the agent class registered as ``name``."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     spec = available_agents().get(name)
     if spec is None:
         known = ", ".join(sorted(available_agents()))

@@ -1,0 +1,92 @@
+"""Shared fixtures: a workspace, a trace dir, and a ``probe`` agent that records concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import Field
+
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.registry import register_agent
+from parallel_execution.errors import TaskFailure
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class ProbeInput(AgentInput):
+    delay_seconds: float = 0.0
+    fail: bool = False
+    value: Any = None
+    hang: bool = False
+
+
+class ProbeLog:
+    """What probe tasks did, in order: start/end events and the peak number running at once."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+        self.events: list[tuple[str, str]] = []
+
+
+@register_agent
+class ProbeAgent(Agent[ProbeInput]):
+    name = "probe"
+    Input = ProbeInput
+    log = ProbeLog()
+
+    async def run(self, data: ProbeInput, ctx: TaskContext) -> dict[str, Any]:
+        log = ProbeAgent.log
+        log.running += 1
+        log.peak = max(log.peak, log.running)
+        log.events.append(("start", ctx.task_id))
+        try:
+            if data.hang:
+                await asyncio.Event().wait()
+            await asyncio.sleep(data.delay_seconds)
+            if data.fail:
+                raise TaskFailure(f"{ctx.task_id} failed on purpose")
+            return {"value": data.value, "attempt": ctx.attempt}
+        finally:
+            log.running -= 1
+            log.events.append(("end", ctx.task_id))
+
+
+@pytest.fixture
+def probe_log() -> ProbeLog:
+    ProbeAgent.log = ProbeLog()
+    return ProbeAgent.log
+
+
+@pytest.fixture
+def trace_dir(tmp_path: Path) -> Path:
+    return tmp_path / "traces"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+def config(trace_dir: Path, workspace: Path | None = None, **extra: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"trace_dir": str(trace_dir), **extra}
+    if workspace is not None:
+        out["workspace"] = str(workspace)
+    return out
+
+
+def runner_env() -> dict[str, str]:
+    """Environment for running the CLI in a subprocess from the repo checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+RUNNER = [sys.executable, "-m", "parallel_execution"]
