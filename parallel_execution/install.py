@@ -1,0 +1,310 @@
+"""``dispatch-runner install-agents``: copy the Claude Code bundle into a project's or the user's ``.claude/``.
+
+The bundle is the agent definitions (``agents/*.md``) and the slash commands (``commands/*.md``).
+In a source checkout they are read from the repository (``agents/`` and ``.claude/commands/``);
+in an installed wheel from the package data ``parallel_execution/_bundle/{agents,commands}/``.
+
+Installing never destroys a user's work. Every file written is recorded with its sha256 in a small
+manifest, ``.claude/.parallel-dispatch.json``. On the next install a target file is:
+
+- ``created`` when absent, ``unchanged`` when it already holds the bundle's bytes;
+- ``updated`` when it still holds exactly what we wrote last time (no local edits);
+- ``skipped`` when it differs from both (edited locally, or not ours), unless ``--force``, which
+  makes it ``overwritten``;
+- ``removed`` when a previous version installed it, the bundle no longer has it, and it is unedited.
+
+So installing twice changes nothing the second time (not even the manifest), and an upgrade
+replaces only untouched files. Files are written atomically. The permission rules the dispatcher
+needs are printed, not written: settings files belong to the user. Human text goes to stderr and
+one JSON summary to stdout. Exit 0: the bundle is fully installed; 1: some files were skipped;
+2: the target or the bundle could not be used.
+
+Example::
+
+    dispatch-runner install-agents --project ~/code/shop
+    dispatch-runner install-agents --user --force
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from parallel_execution import __version__
+from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+
+__all__ = [
+    "MANIFEST_NAME",
+    "PERMISSION_RULES",
+    "BundleFile",
+    "FileAction",
+    "InstallError",
+    "InstallReport",
+    "bundle_files",
+    "configure_parser",
+    "install",
+    "main",
+    "resolve_target",
+]
+
+MANIFEST_NAME = ".parallel-dispatch.json"
+MANIFEST_SCHEMA_VERSION = 1
+# The rules a project needs so the dispatcher agent can call the runner without a prompt each time.
+PERMISSION_RULES = ("Bash(dispatch-runner *)", "Bash(python -m parallel_execution *)")
+
+_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_SOURCE_MARKER = "agent-parallel-dispatcher.md"
+
+Action = Literal["created", "updated", "unchanged", "overwritten", "skipped", "removed"]
+_WRITTEN: frozenset[str] = frozenset({"created", "updated", "overwritten"})
+
+
+class InstallError(Exception):
+    """The target directory or the bundle cannot be used; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class BundleFile:
+    """One bundle file: its path relative to ``.claude/`` (``agents/coder.md``) and its bytes."""
+
+    path: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FileAction:
+    path: str
+    action: Action
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class InstallReport:
+    target: Path
+    scope: str
+    actions: list[FileAction] = field(default_factory=list)
+    permission_rules_missing: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not any(a.action == "skipped" for a in self.actions)
+
+    def paths(self, *actions: str) -> list[str]:
+        return [a.path for a in self.actions if a.action in actions]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "status": "installed" if self.complete else "incomplete",
+            "version": __version__,
+            "scope": self.scope,
+            "target": str(self.target),
+            "manifest": str(self.target / MANIFEST_NAME),
+            "files": [{"path": a.path, "action": a.action, "reason": a.reason} for a in self.actions],
+            "written": self.paths(*_WRITTEN),
+            "unchanged": self.paths("unchanged"),
+            "skipped": [{"path": a.path, "reason": a.reason} for a in self.actions if a.action == "skipped"],
+            "removed": self.paths("removed"),
+            "settings_file": str(self.target / "settings.json"),
+            "permission_rules": list(PERMISSION_RULES),
+            "permission_rules_missing": self.permission_rules_missing,
+        }
+
+
+# --- the bundle -------------------------------------------------------------------------------
+
+
+def bundle_files(source_root: Path | None = None, package_root: Traversable | None = None) -> list[BundleFile]:
+    """The bundle's files, from the source checkout if this is one, else from the package data."""
+    source = _SOURCE_ROOT if source_root is None else source_root
+    if (source / "agents" / _SOURCE_MARKER).is_file():
+        dirs: dict[str, Traversable] = {"agents": source / "agents", "commands": source / ".claude" / "commands"}
+    else:
+        package = resources.files("parallel_execution") / "_bundle" if package_root is None else package_root
+        dirs = {"agents": package / "agents", "commands": package / "commands"}
+    found = [BundleFile(f"{kind}/{name}", data) for kind, folder in dirs.items() for name, data in _markdown(folder)]
+    if not any(f.path.startswith("agents/") for f in found):
+        where = ", ".join(str(folder) for folder in dirs.values())
+        raise InstallError(f"bundle files not found (looked in {where}); reinstall parallel-dispatch")
+    return found
+
+
+def _markdown(folder: Traversable) -> Iterable[tuple[str, bytes]]:
+    if not folder.is_dir():
+        return []
+    entries = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".md")), key=lambda e: e.name)
+    return [(entry.name, entry.read_bytes()) for entry in entries if entry.is_file()]
+
+
+# --- the target -------------------------------------------------------------------------------
+
+
+def resolve_target(project: str | os.PathLike[str] | None, user: bool) -> tuple[str, Path]:
+    """``("project", DIR/.claude)`` or ``("user", ~/.claude)``; honours ``CLAUDE_CONFIG_DIR`` for the user."""
+    if user:
+        configured = os.environ.get("CLAUDE_CONFIG_DIR")
+        return "user", Path(configured).expanduser() if configured else Path.home() / ".claude"
+    if project is None:
+        raise InstallError("choose a target: --project DIR or --user")
+    root = Path(project).expanduser()
+    if not root.is_dir():
+        raise InstallError(f"project directory {str(root)!r} does not exist or is not a directory")
+    return "project", root.resolve() / ".claude"
+
+
+def install(files: Sequence[BundleFile], target: Path, *, force: bool = False, scope: str = "project") -> InstallReport:
+    """Copy ``files`` under ``target`` (a ``.claude`` folder) as the module docstring describes."""
+    if target.exists() and not target.is_dir():
+        raise InstallError(f"{str(target)!r} exists and is not a directory")
+    previous, previous_version = _read_manifest(target / MANIFEST_NAME)
+    recorded = dict(previous)
+    report = InstallReport(target=target, scope=scope)
+    for bundle_file in files:
+        action = _install_one(bundle_file, target, previous.get(bundle_file.path), force)
+        report.actions.append(action)
+        if action.action != "skipped":
+            recorded[bundle_file.path] = bundle_file.sha256
+    bundled = {f.path for f in files}
+    for stale in sorted(set(previous) - bundled):
+        action = _remove_stale(stale, target, previous[stale])
+        report.actions.append(action)
+        if action.action == "removed":
+            del recorded[stale]
+    if recorded != previous or previous_version != __version__:
+        manifest = {
+            "schema_version": MANIFEST_SCHEMA_VERSION,
+            "installer": "parallel-dispatch",
+            "version": __version__,
+            "files": {path: {"sha256": digest} for path, digest in sorted(recorded.items())},
+        }
+        atomic_write_json(target / MANIFEST_NAME, manifest)
+    report.permission_rules_missing = _missing_rules(target)
+    return report
+
+
+def _install_one(bundle_file: BundleFile, target: Path, recorded_sha: str | None, force: bool) -> FileAction:
+    dest = target / bundle_file.path
+    if dest.is_dir():
+        return FileAction(bundle_file.path, "skipped", "a directory is in the way")
+    current = _read_bytes(dest)
+    if current is None:
+        action: Action = "created"
+    elif current == bundle_file.data:
+        return FileAction(bundle_file.path, "unchanged")
+    elif recorded_sha is not None and hashlib.sha256(current).hexdigest() == recorded_sha:
+        action = "updated"
+    elif force:
+        action = "overwritten"
+    else:
+        why = "local edits" if recorded_sha is not None else "not installed by parallel-dispatch"
+        return FileAction(bundle_file.path, "skipped", f"{why}; rerun with --force to overwrite")
+    atomic_write_bytes(dest, bundle_file.data)
+    return FileAction(bundle_file.path, action)
+
+
+def _remove_stale(path: str, target: Path, recorded_sha: str) -> FileAction:
+    dest = target / path
+    if dest.is_dir():
+        return FileAction(path, "skipped", "no longer in the bundle; a directory is in its place")
+    current = _read_bytes(dest)
+    if current is not None and hashlib.sha256(current).hexdigest() != recorded_sha:
+        return FileAction(path, "skipped", "no longer in the bundle but has local edits; left in place")
+    dest.unlink(missing_ok=True)
+    return FileAction(path, "removed")
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_manifest(path: Path) -> tuple[dict[str, str], str | None]:
+    """Recorded ``path -> sha256`` and version; an absent or unreadable manifest records nothing."""
+    try:
+        document = orjson.loads(path.read_bytes())
+        files = {str(name): str(entry["sha256"]) for name, entry in document["files"].items()}
+        return files, document.get("version")
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return {}, None
+
+
+def _missing_rules(target: Path) -> list[str]:
+    allowed: set[str] = set()
+    for name in ("settings.json", "settings.local.json"):
+        try:
+            settings = orjson.loads((target / name).read_bytes())
+            allowed.update(rule for rule in settings["permissions"]["allow"] if isinstance(rule, str))
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+            continue
+    return [rule for rule in PERMISSION_RULES if rule not in allowed]
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the ``install-agents`` options to ``parser``."""
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--project", metavar="DIR", help="install into DIR/.claude/ (a project's Claude Code setup)")
+    target.add_argument(
+        "--user", action="store_true", help="install into ~/.claude/ (or $CLAUDE_CONFIG_DIR) for every project"
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite bundle files that were edited locally")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run ``install-agents`` with parsed ``args``; returns the exit code."""
+    try:
+        scope, target = resolve_target(args.project, args.user)
+        report = install(bundle_files(), target, force=args.force, scope=scope)
+    except (InstallError, OSError) as exc:
+        print(f"install-agents: {exc}", file=sys.stderr)
+        _emit({"schema_version": MANIFEST_SCHEMA_VERSION, "status": "error", "error": str(exc)})
+        return 2
+    _explain(report)
+    _emit(report.to_json())
+    return 0 if report.complete else 1
+
+
+def _explain(report: InstallReport) -> None:
+    lines = [f"parallel-dispatch {__version__} bundle -> {report.target} ({report.scope})"]
+    lines += [f"  {a.action:<11} {a.path}" + (f"  ({a.reason})" if a.reason else "") for a in report.actions]
+    lines.append("Claude Code loads new agents and commands at the next session start.")
+    if report.permission_rules_missing:
+        allow = orjson.dumps({"permissions": {"allow": list(PERMISSION_RULES)}}).decode()
+        lines.append(f"Let the dispatcher run the runner: add to {report.target / 'settings.json'}:")
+        lines.append(f"  {allow}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _emit(document: dict[str, Any]) -> None:
+    sys.stdout.buffer.write(dumps_json(document, indent=True) + b"\n")
+    sys.stdout.flush()
+
+
+def _standalone(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m parallel_execution.install", description="Copy the Claude Code bundle into a .claude/ folder."
+    )
+    configure_parser(parser)
+    return main(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(_standalone())

@@ -1,0 +1,419 @@
+"""The Claude Code bundle is product code: agent and command files, settings, plugin manifests.
+
+These tests keep the Markdown in step with the runner: frontmatter that Claude Code can load, tool
+names it knows, every task JSON example accepted by ``dispatch-runner validate``, every runner
+subcommand and flag the files mention present in ``dispatch-runner --help``, output contracts that
+match what the real agents return, and the real ``claude plugin validate`` passing offline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from markdown_it import MarkdownIt
+
+import parallel_execution
+
+REPO = Path(__file__).resolve().parent.parent
+AGENTS_DIR = REPO / "agents"
+COMMANDS_DIR = REPO / ".claude" / "commands"
+AGENT_FILES = sorted(AGENTS_DIR.glob("*.md"))
+COMMAND_FILES = sorted(COMMANDS_DIR.glob("*.md"))
+BUNDLE_FILES = AGENT_FILES + COMMAND_FILES
+
+# Built-in tool names from Claude Code's tools reference (code.claude.com/docs/en/tools-reference).
+CLAUDE_CODE_TOOLS = frozenset(
+    [
+        "Agent",
+        "Artifact",
+        "AskUserQuestion",
+        "Bash",
+        "CronCreate",
+        "CronDelete",
+        "CronList",
+        "Edit",
+        "EnterPlanMode",
+        "EnterWorktree",
+        "ExitPlanMode",
+        "ExitWorktree",
+        "Glob",
+        "Grep",
+        "ListMcpResourcesTool",
+        "LSP",
+        "NotebookEdit",
+        "Read",
+        "ReadMcpResourceTool",
+        "Skill",
+        "TaskCreate",
+        "TaskGet",
+        "TaskList",
+        "TaskOutput",
+        "TaskStop",
+        "TaskUpdate",
+        "TodoWrite",
+        "ToolSearch",
+        "WebFetch",
+        "WebSearch",
+        "Write",
+    ]
+)
+# Frontmatter fields Claude Code documents for subagents and for slash commands.
+AGENT_FIELDS = frozenset(
+    [
+        "name",
+        "description",
+        "tools",
+        "disallowedTools",
+        "model",
+        "permissionMode",
+        "maxTurns",
+        "skills",
+        "mcpServers",
+        "hooks",
+        "memory",
+        "background",
+        "isolation",
+        "color",
+    ]
+)
+COMMAND_FIELDS = frozenset(["description", "argument-hint", "allowed-tools", "model", "disable-model-invocation"])
+KEBAB = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+RUNNER = re.compile(r"(?:dispatch-runner|python -m parallel_execution)\b(.*)")
+
+
+def split_frontmatter(path: Path) -> tuple[dict[str, Any], str]:
+    text = path.read_text(encoding="utf-8")
+    match = re.match(r"^---\n(.*?)\n---\n(.*)$", text, re.DOTALL)
+    assert match, f"{path.name}: no YAML frontmatter between --- lines at the top"
+    meta = yaml.safe_load(match.group(1))
+    assert isinstance(meta, dict), f"{path.name}: frontmatter is not a mapping"
+    return meta, match.group(2)
+
+
+def tool_names(value: str | list[str]) -> list[str]:
+    items = value if isinstance(value, list) else value.split(",")
+    return [re.sub(r"\(.*\)$", "", item.strip()) for item in items if item.strip()]
+
+
+def fences(body: str, lang: str) -> list[str]:
+    return [t.content for t in MarkdownIt().parse(body) if t.type == "fence" and t.info.strip() == lang]
+
+
+def code_snippets(body: str) -> Iterator[str]:
+    """Inline code spans and the lines of every fenced block."""
+    for token in MarkdownIt().parse(body):
+        if token.type == "fence":
+            yield from token.content.splitlines()
+        for child in token.children or []:
+            if child.type == "code_inline":
+                yield child.content
+
+
+def stale_cli_mentions(body: str, help_for: Callable[[str | None], str | None]) -> list[str]:
+    """Runner subcommands and flags that ``body`` mentions but the runner's help does not list.
+
+    ``help_for(None)`` is the top-level help, ``help_for(sub)`` the subcommand's help or None when
+    the subcommand does not exist. A snippet that is only a flag is checked against ``run``.
+    """
+    problems = []
+    for snippet in code_snippets(body):
+        match = RUNNER.search(snippet)
+        if match:
+            tokens = shlex.split(match.group(1).replace("*)", ""))
+            sub = tokens[0] if tokens and re.fullmatch(r"[a-z][a-z0-9-]*", tokens[0]) else None
+            flags = [t.split("=")[0] for t in tokens if t.startswith("--")]
+        elif snippet.startswith("--"):
+            sub, flags = "run", [snippet.split()[0]]
+        else:
+            continue
+        text = help_for(sub)
+        if text is None:
+            problems.append(f"unknown subcommand {sub!r} in `{snippet}`")
+            continue
+        problems += [
+            f"{sub or 'dispatch-runner'} has no flag {flag} (in `{snippet}`)"
+            for flag in flags
+            if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", text)
+        ]
+    return problems
+
+
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "parallel_execution", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
+
+
+@cache
+def runner_help(sub: str | None) -> str | None:
+    result = run_cli(*([sub] if sub else []), "--help")
+    return result.stdout if result.returncode == 0 else None
+
+
+def claude_cli() -> str | None:
+    found = shutil.which("claude")
+    if found:
+        return found
+    try:
+        import claude_agent_sdk
+    except ImportError:
+        return None
+    bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
+    return str(bundled) if bundled.is_file() else None
+
+
+# --- agents and commands -----------------------------------------------------------------------
+
+
+def test_bundle_holds_the_three_agents_and_the_dispatch_command() -> None:
+    assert [p.stem for p in AGENT_FILES] == ["agent-parallel-dispatcher", "coder", "debug"]
+    assert [p.stem for p in COMMAND_FILES] == ["dispatch"]
+
+
+@pytest.mark.parametrize("path", AGENT_FILES, ids=lambda p: p.stem)
+def test_agent_frontmatter_is_complete_and_named_after_its_file(path: Path) -> None:
+    meta, body = split_frontmatter(path)
+    assert set(meta) <= AGENT_FIELDS, f"unknown fields {set(meta) - AGENT_FIELDS}"
+    assert {"name", "description", "tools", "model"} <= set(meta)
+    assert meta["name"] == path.stem and KEBAB.match(meta["name"])
+    assert meta["model"] == "inherit"
+    examples = re.findall(r"<example>(.*?)</example>", meta["description"], re.DOTALL)
+    assert 2 <= len(examples) <= 3
+    for example in examples:
+        assert "user:" in example and "assistant:" in example and "<commentary>" in example
+    assert meta["description"].startswith("Use this agent")
+    assert 40 <= len(body.strip().splitlines()) <= 160
+    assert body.lstrip().startswith("You ")
+    assert re.search(r"^## .*(Output|output)", body, re.MULTILINE)
+    assert re.search(r"^## Edge cases", body, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("name", "tools"),
+    [
+        ("agent-parallel-dispatcher", {"Bash", "Read", "Grep", "Glob", "Write"}),
+        ("coder", {"Read", "Write", "Edit", "Grep", "Glob"}),
+        ("debug", {"Read", "Grep", "Glob"}),
+    ],
+)
+def test_agent_tools_are_least_privilege_and_real(name: str, tools: set[str]) -> None:
+    meta, _ = split_frontmatter(AGENTS_DIR / f"{name}.md")
+    names = tool_names(meta["tools"])
+    assert set(names) == tools and len(names) == len(tools)
+    assert set(names) <= CLAUDE_CODE_TOOLS
+
+
+def test_debug_agent_cannot_change_files() -> None:
+    meta, _ = split_frontmatter(AGENTS_DIR / "debug.md")
+    assert not {"Write", "Edit", "NotebookEdit", "Bash"} & set(tool_names(meta["tools"]))
+
+
+def test_tool_name_check_rejects_an_unknown_tool() -> None:
+    assert set(tool_names("Read, Frobnicate, Bash(git *)")) - CLAUDE_CODE_TOOLS == {"Frobnicate"}
+
+
+@pytest.mark.parametrize("path", COMMAND_FILES, ids=lambda p: p.stem)
+def test_command_frontmatter_and_it_hands_arguments_to_the_dispatcher(path: Path) -> None:
+    meta, body = split_frontmatter(path)
+    assert set(meta) <= COMMAND_FIELDS, f"unknown fields {set(meta) - COMMAND_FIELDS}"
+    assert meta["description"] and meta["argument-hint"]
+    assert KEBAB.match(path.stem)
+    assert body.count("$ARGUMENTS") == 1
+    assert "`agent-parallel-dispatcher`" in body and (AGENTS_DIR / "agent-parallel-dispatcher.md").is_file()
+
+
+def test_names_are_unique_across_agents_and_commands() -> None:
+    names = [split_frontmatter(p)[0]["name"] for p in AGENT_FILES] + [p.stem for p in COMMAND_FILES]
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("path", AGENT_FILES, ids=lambda p: p.stem)
+def test_claude_agents_folder_links_each_agent_without_a_copy(path: Path) -> None:
+    link = REPO / ".claude" / "agents" / path.name
+    assert link.is_symlink()
+    assert os.readlink(link) == f"../../agents/{path.name}"
+    assert link.resolve() == path.resolve()
+
+
+def test_claude_agents_folder_holds_only_links() -> None:
+    entries = sorted((REPO / ".claude" / "agents").iterdir())
+    assert entries and all(entry.is_symlink() for entry in entries)
+    assert [e.name for e in entries] == [p.name for p in AGENT_FILES]
+
+
+# --- settings and plugin -----------------------------------------------------------------------
+
+
+def test_settings_allow_only_the_runner_commands() -> None:
+    settings = json.loads((REPO / ".claude" / "settings.json").read_text())
+    assert set(settings) <= {"$schema", "permissions"}
+    assert list(settings["permissions"]) == ["allow"]
+    assert settings["permissions"]["allow"] == [
+        "Bash(dispatch-runner *)",
+        "Bash(python -m parallel_execution *)",
+        "Bash(python parallel_execution/dispatch_runner.py *)",
+    ]
+
+
+def test_allowed_commands_are_real_entry_points() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.cli:entrypoint"
+    assert (REPO / "parallel_execution" / "__main__.py").is_file()
+    assert (REPO / "parallel_execution" / "dispatch_runner.py").is_file()
+
+
+def test_plugin_and_marketplace_manifests_agree_with_the_package() -> None:
+    plugin = json.loads((REPO / ".claude-plugin" / "plugin.json").read_text())
+    market = json.loads((REPO / ".claude-plugin" / "marketplace.json").read_text())
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert KEBAB.match(plugin["name"])
+    assert plugin["version"] == parallel_execution.__version__ == pyproject["project"]["version"]
+    assert plugin["license"] == pyproject["project"]["license"]["text"]
+    assert [(REPO / c).resolve() for c in plugin["commands"]] == [p.resolve() for p in COMMAND_FILES]
+    [entry] = market["plugins"]
+    assert entry["name"] == plugin["name"] and entry["source"] == "./"
+    assert market["owner"]["name"] and market["description"]
+
+
+def test_wheel_ships_the_files_install_agents_reads() -> None:
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert include["force-include"] == {
+        "agents": "parallel_execution/_bundle/agents",
+        ".claude/commands": "parallel_execution/_bundle/commands",
+    }
+
+
+@pytest.fixture(scope="module")
+def claude(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+    cli = claude_cli()
+    if cli is None:
+        pytest.skip("Claude Code CLI not installed (pip install claude-agent-sdk bundles it)")
+    home = tmp_path_factory.mktemp("claude-home")
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+
+    def validate(target: Path) -> dict[str, Any]:
+        done = subprocess.run(
+            [cli, "plugin", "validate", "--strict", "--json", str(target)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        report = json.loads(done.stdout)
+        report["exit_code"] = done.returncode
+        return report
+
+    return validate
+
+
+def test_claude_validates_the_plugin_and_lists_its_parts(claude: Callable[..., dict[str, Any]]) -> None:
+    report = claude(REPO / ".claude-plugin" / "plugin.json")
+    assert report["exit_code"] == 0 and report["success"] is True
+    assert report["manifest"]["errors"] == [] and report["manifest"]["warnings"] == []
+    assert report["contents"] == []
+    names = {f"parallel-dispatch:{p.stem}" for p in AGENT_FILES}
+    assert set(report["provides"]["agents"]) == names
+    assert report["provides"]["commands"] == ["parallel-dispatch:dispatch"]
+
+
+@pytest.mark.parametrize(
+    "target",
+    [".claude-plugin/marketplace.json", "agents", ".claude/commands"],
+    ids=["marketplace", "agents", "commands"],
+)
+def test_claude_validates_marketplace_and_components(claude: Callable[..., dict[str, Any]], target: str) -> None:
+    report = claude(REPO / target)
+    assert report["exit_code"] == 0 and report["success"] is True, report
+    assert report["contents"] == [] and (report["manifest"] is None or not report["manifest"]["warnings"])
+
+
+def test_claude_validation_catches_a_broken_agent(claude: Callable[..., dict[str, Any]], tmp_path: Path) -> None:
+    (tmp_path / "broken.md").write_text("---\nname: broken\n---\nNo description.\n")
+    report = claude(tmp_path)
+    assert report["exit_code"] == 1 and report["success"] is False
+
+
+# --- kept in step with the runner --------------------------------------------------------------
+
+
+def test_stale_mention_check_flags_unknown_subcommands_and_flags() -> None:
+    helps = {None: "COMMAND run validate", "run": "--workspace DIR --max-workers N", "validate": "--workspace"}
+    body = (
+        "Run `dispatch-runner report --html`, then `dispatch-runner run x.json --max-workers 2 --turbo`; `--workspace`."
+    )
+    assert stale_cli_mentions(body, helps.get) == [
+        "unknown subcommand 'report' in `dispatch-runner report --html`",
+        "run has no flag --turbo (in `dispatch-runner run x.json --max-workers 2 --turbo`)",
+    ]
+
+
+@pytest.mark.parametrize("path", BUNDLE_FILES, ids=lambda p: p.stem)
+def test_every_runner_command_and_flag_mentioned_exists(path: Path) -> None:
+    if runner_help(None) is None:
+        pytest.fail("`python -m parallel_execution --help` failed")
+    _, body = split_frontmatter(path)
+    assert stale_cli_mentions(body, runner_help) == []
+
+
+def test_dispatcher_names_the_runner_commands_it_relies_on() -> None:
+    _, body = split_frontmatter(AGENTS_DIR / "agent-parallel-dispatcher.md")
+    mentioned = {m.group(1).split()[0] for s in code_snippets(body) if (m := RUNNER.search(s)) and m.group(1).split()}
+    assert {"schema", "validate", "run"} <= mentioned
+
+
+def task_examples() -> list[tuple[str, int, str]]:
+    found = []
+    for path in BUNDLE_FILES:
+        for index, block in enumerate(fences(split_frontmatter(path)[1], "json")):
+            if "tasks" in json.loads(block):
+                found.append((path.stem, index, block))
+    return found
+
+
+def test_dispatcher_shows_the_four_patterns() -> None:
+    examples = [json.loads(block) for stem, _, block in task_examples() if stem == "agent-parallel-dispatcher"]
+    assert len(examples) == 5  # validate-then-regenerate takes two runs
+    uses_from = [t for e in examples for t in e["tasks"] if "$from" in json.dumps(t["input_data"])]
+    assert uses_from and all(t["dependencies"] for t in uses_from)
+    assert any(len(e["tasks"]) >= 3 and not any(t.get("dependencies") for t in e["tasks"]) for e in examples)
+
+
+def _agent_ready(name: str) -> bool:
+    base = REPO / "parallel_execution" / "agents"
+    return (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize(("stem", "index", "block"), task_examples(), ids=lambda v: str(v)[:30])
+def test_task_examples_validate_with_the_runner(tmp_path: Path, stem: str, index: int, block: str) -> None:
+    document = json.loads(block)
+    missing = sorted({t["agent"] for t in document["tasks"] if not _agent_ready(t["agent"])})
+    if missing:
+        pytest.skip(f"agents {missing} are not built yet")
+    for task in document["tasks"]:  # the example's input files, as they would exist in a real project
+        for key in ("affected_files", "context_files"):
+            for rel in task["input_data"].get(key, []):
+                (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / rel).write_text("def placeholder() -> None:\n    return None\n")
+    (tmp_path / "tasks.json").write_text(block)
+    done = run_cli("validate", str(tmp_path / "tasks.json"), "--workspace", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)["status"] == "valid"
