@@ -1,0 +1,108 @@
+"""The command agent: argv without a shell, captured output, process groups killed on timeout."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from conftest import config
+
+from parallel_execution import dispatch
+
+
+def command(task_id, argv, **extra):
+    task_fields = {k: extra.pop(k) for k in ("timeout_seconds", "dependencies") if k in extra}
+    return {"task_id": task_id, "agent": "command", "input_data": {"argv": argv, **extra}, **task_fields}
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_runs_argv_and_captures_output(trace_dir, workspace):
+    (workspace / "sub").mkdir()
+    task = command("hello", [sys.executable, "-c", "import os,sys; print(os.getcwd()); print('oops', file=sys.stderr); "
+                                                   "print(os.environ['GREETING'])"],
+                   cwd="sub", env={"GREETING": "hi"})
+    result = dispatch([task], config(trace_dir, workspace), allow_commands=True)
+    (r,) = result.results
+    assert r.status == "success", r.error
+    assert r.output["exit_code"] == 0
+    assert r.output["stdout_tail"].splitlines() == [str(workspace / "sub"), "hi"]
+    assert r.output["stderr_tail"] == "oops"
+    assert Path(r.output["stdout_file"]).read_text().endswith("hi\n")
+    assert Path(r.output["stdout_file"]).parent == Path(r.trace_file).parent
+
+
+def test_no_shell_is_involved(trace_dir, workspace):
+    task = command("literal", ["echo", "$HOME;", "&&", "rm", "-rf", "x"])
+    (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
+    assert r.output["stdout_tail"] == "$HOME; && rm -rf x"
+
+
+def test_nonzero_exit_is_an_error_with_the_output_kept(trace_dir, workspace):
+    task = command("fails", [sys.executable, "-c", "import sys; print('partial'); sys.exit(3)"])
+    (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
+    assert r.status == "error" and r.error == f"{Path(sys.executable).name} exited with code 3"
+    assert r.output["exit_code"] == 3 and r.output["stdout_tail"] == "partial"
+
+
+def test_ok_exit_codes_and_stdin(trace_dir, workspace):
+    task = command("grep", ["grep", "needle"], stdin="hay\nneedle\n", ok_exit_codes=[0, 1])
+    (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
+    assert r.status == "success" and r.output["stdout_tail"] == "needle"
+
+
+def test_missing_program_is_a_clear_error(trace_dir, workspace):
+    (r,) = dispatch([command("nope", ["no-such-program-xyz"])], config(trace_dir, workspace), allow_commands=True).results
+    assert r.status == "error" and r.error.startswith("cannot start 'no-such-program-xyz'")
+
+
+def test_timeout_kills_the_whole_process_group(trace_dir, workspace):
+    # The command starts a grandchild that would outlive a plain kill of the parent.
+    script = ("import subprocess, sys, time\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              "print(child.pid, flush=True)\n"
+              "time.sleep(60)\n")
+    task = command("hang", [sys.executable, "-c", script], timeout_seconds=1.0, kill_grace_seconds=0.5)
+    started = time.monotonic()
+    (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
+    assert time.monotonic() - started < 10
+    assert r.status == "timeout"
+    trace_folder = Path(r.trace_file).parent
+    grandchild = int((trace_folder / "hang.stdout.log").read_text().split()[0])
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(grandchild)
+
+
+def test_leftover_background_processes_are_killed_when_the_command_exits(trace_dir, workspace):
+    script = ("import subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+              "print(child.pid)\n")
+    (r,) = dispatch([command("bg", [sys.executable, "-c", script])], config(trace_dir, workspace),
+                    allow_commands=True).results
+    grandchild = int(r.output["stdout_tail"])
+    deadline = time.monotonic() + 5
+    while alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(grandchild)
+
+
+def test_retried_attempts_keep_separate_logs(trace_dir, workspace):
+    task = {**command("flaky", [sys.executable, "-c", "import sys; sys.exit(1)"]), "retries": 1}
+    (r,) = dispatch([task], config(trace_dir, workspace, retry_backoff_seconds=0), allow_commands=True).results
+    folder = Path(r.trace_file).parent
+    assert r.attempts == 2
+    assert (folder / "flaky.stdout.log").exists() and (folder / "flaky.attempt2.stdout.log").exists()
