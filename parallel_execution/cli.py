@@ -129,6 +129,10 @@ def execute(run: DispatchRun, *, quiet: bool = False) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.resume:
+        from parallel_execution.resume import resume_run
+
+        return resume_run(args, args.resume, read_input(args.file))
     plan = load_plan(args)
     return execute(DispatchRun(plan, observers=progress.observers_from_args(args, plan)))
 
@@ -177,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser("run", help="run tasks (the default command)")
     add_run_options(run)
+    run.add_argument("--resume", metavar="DISPATCH",
+                     help="reuse the successes of an earlier dispatch (id, index file or 'latest')")
     progress.add_progress_options(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check tasks without running them; print the plan")

@@ -24,7 +24,8 @@ from typing import Any
 from parallel_execution.agents.base import Services
 from parallel_execution.graph import critical_path
 from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
-from parallel_execution.scheduler import Observer, Scheduler, TaskOutcome
+from parallel_execution.redact import Redactor
+from parallel_execution.scheduler import Observer, PriorResult, Scheduler, TaskOutcome
 from parallel_execution.schema import (
     DispatchConfig,
     DispatchInput,
@@ -66,15 +67,23 @@ class DispatchRun:
         dispatch_id: str | None = None,
         observers: Sequence[Observer] = (),
         services: Services | None = None,
-        done: dict[str, Any] | None = None,
+        reuse: dict[str, PriorResult] | None = None,
+        resumed_from: str | None = None,
+        rerun_reasons: dict[str, str] | None = None,
     ) -> None:
         self.plan = plan
         self.dispatch_id = dispatch_id or new_dispatch_id()
-        self.writer = TraceWriter(plan, self.dispatch_id)
+        self.redactor = Redactor.for_dispatch(t.task.input_data for t in plan.tasks)
+        self.writer = TraceWriter(plan, self.dispatch_id, self.redactor, resumed_from)
+        services = services or Services()
+        services.get_or_create("redactor", lambda: self.redactor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
-            observers=[self.writer, *observers], services=services, done=done,
+            observers=[self.writer, *observers], services=services, reuse=reuse,
         )
+        self.resumed_from = resumed_from
+        # Why tasks without a reusable earlier success run again (filled by the resume command).
+        self.rerun_reasons = dict(rerun_reasons or {})
         self.interrupted: str | None = None
 
     def stop(self, reason: str, *, interrupted: bool = True) -> None:
@@ -92,10 +101,11 @@ class DispatchRun:
 
     def _result(self, outcomes: list[TaskOutcome]) -> DispatchResult:
         wall_ms = self.scheduler.now_ms()
+        scrub = self.redactor.scrub
         results = [
             TaskResult(
                 task_id=o.task_id, agent=o.planned.task.agent, status=o.status,
-                output=o.output, error=o.error, execution_time_ms=o.execution_time_ms,
+                output=scrub(o.output), error=scrub(o.error), execution_time_ms=o.execution_time_ms,
                 attempts=len(o.attempts), trace_file=self.writer.task_file(o.task_id),
                 started_ms=o.started_ms, finished_ms=o.finished_ms, cost_usd=o.cost_usd,
             )
@@ -118,9 +128,16 @@ class DispatchRun:
             status = "cancelled"
         else:
             status = "success" if count["success"] == len(results) else "failure"
+        resume = None
+        if self.resumed_from is not None:
+            reused = [o.task_id for o in outcomes if o.resumed]
+            reasons = {**self.rerun_reasons, **self.scheduler.rerun_reasons}
+            resume = {"resumed_from": self.resumed_from, "reused": reused,
+                      "rerun": {o.task_id: reasons.get(o.task_id, "no earlier success")
+                                for o in outcomes if not o.resumed}}
         return DispatchResult(
             status=status, dispatch_id=self.dispatch_id, results=results, summary=summary,
-            trace_index=str(self.writer.index_file) if self.writer.index_written else None,
+            trace_index=str(self.writer.index_file) if self.writer.index_written else None, resume=resume,
         )
 
 

@@ -38,12 +38,22 @@ from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.budget import BUDGET_SERVICE, Budget
+from parallel_execution.digests import deps_digest, digest, input_digest
 from parallel_execution.errors import TaskFailure
 from parallel_execution.planner import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.refs import RefError, resolve_refs
 from parallel_execution.schema import TaskStatus
 
-__all__ = ["Attempt", "Observer", "Scheduler", "TaskOutcome"]
+__all__ = ["Attempt", "Observer", "PriorResult", "Scheduler", "TaskOutcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class PriorResult:
+    """A success from an earlier run of this dispatch (resume): reused while both digests match."""
+
+    input_digest: str
+    deps_digest: str
+    output: Any
 
 
 @dataclass(slots=True)
@@ -79,6 +89,8 @@ class TaskOutcome:
     finished_ms: float | None = None
     cost_usd: float | None = None
     resumed: bool = False  # succeeded in an earlier run of the same dispatch; not run again
+    deps_digest: str | None = None  # the dependency outputs this task saw (for resume)
+    output_digest: str | None = None
 
     @property
     def task_id(self) -> str:
@@ -121,7 +133,7 @@ class Scheduler:
         artifacts_dir: Any,
         observers: Sequence[Observer] = (),
         services: Services | None = None,
-        done: dict[str, Any] | None = None,
+        reuse: dict[str, PriorResult] | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.plan = plan
@@ -130,10 +142,12 @@ class Scheduler:
         self.observers = list(observers)
         self.services = services or Services()
         self.budget: Budget = self.services.get_or_create(BUDGET_SERVICE, lambda: Budget(plan.config.budget_usd))
-        # Outputs of tasks that already succeeded in an earlier run (resume): not run again.
-        self.done = dict(done or {})
+        # Successes of an earlier run (resume): not run again while input and dependency outputs match.
+        self.reuse = dict(reuse or {})
+        self.rerun_reasons: dict[str, str] = {}
         self.rng = rng or random.Random()
         self.outputs: dict[str, Any] = {}
+        self.output_digests: dict[str, str] = {}
         self._t0 = time.monotonic()
         self._finished: asyncio.Queue[TaskOutcome] = asyncio.Queue()
         self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
@@ -180,16 +194,29 @@ class Scheduler:
         while state.ready and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
             _, i = heapq.heappop(state.ready)
             planned = self.plan.tasks[i]
-            if planned.task_id in self.done:
-                output = self.done[planned.task_id]
-                self._record([TaskOutcome(planned, "success", output=output, resumed=True)])
+            seen = deps_digest(planned.task, self.output_digests)
+            prior = self._reusable(planned, seen)
+            if prior is not None:
+                self._record([TaskOutcome(planned, "success", output=prior.output, resumed=True, deps_digest=seen)])
             elif planned.uses_model and self.budget.exhausted:
                 self._record([TaskOutcome(planned, "skipped", error="skipped: budget_exhausted "
                                           f"(spent ${self.budget.spent_usd:.4f} of ${self.budget.limit_usd})")])
             else:
-                task = group.create_task(self._run_task(planned), name=planned.task_id)
+                task = group.create_task(self._run_task(planned, seen), name=planned.task_id)
                 task.add_done_callback(lambda t, p=planned: self._cancelled_before_start(t, p))
                 state.running[i] = task
+
+    def _reusable(self, planned: PlannedTask, seen_deps: str) -> PriorResult | None:
+        prior = self.reuse.get(planned.task_id)
+        if prior is None:
+            return None
+        if prior.input_digest != input_digest(planned.task):
+            self.rerun_reasons[planned.task_id] = "input changed"
+        elif prior.deps_digest != seen_deps:
+            self.rerun_reasons[planned.task_id] = "dependency outputs changed"
+        else:
+            return prior
+        return None
 
     def _cancelled_before_start(self, task: asyncio.Task[None], planned: PlannedTask) -> None:
         # A task cancelled before its first step never enters _run_task, so report it here.
@@ -203,8 +230,10 @@ class Scheduler:
         skipped: list[TaskOutcome] = []
         for outcome in batch:
             state.outcomes[outcome.planned.index] = outcome
+            outcome.output_digest = digest(outcome.output)
             if outcome.status == "success":
                 self.outputs[outcome.task_id] = outcome.output
+                self.output_digests[outcome.task_id] = outcome.output_digest
         # Skip everything downstream of a task that did not succeed, naming the root cause.
         for outcome in batch:
             if outcome.status != "success":
@@ -251,8 +280,8 @@ class Scheduler:
 
     # -- one task: runs as its own asyncio task, reports through the queue -------------------------
 
-    async def _run_task(self, planned: PlannedTask) -> None:
-        outcome = TaskOutcome(planned, "error", started_ms=self.now_ms())
+    async def _run_task(self, planned: PlannedTask, seen_deps: str) -> None:
+        outcome = TaskOutcome(planned, "error", started_ms=self.now_ms(), deps_digest=seen_deps)
         try:
             await self._attempts(planned, outcome)
         except asyncio.CancelledError:

@@ -114,6 +114,8 @@ class DispatchResult(_Strict):
     summary: Summary
     trace_index: str | None = None
     trace_errors: list[str] = Field(default_factory=list, description="Trace files that could not be written.")
+    resume: dict[str, Any] | None = Field(
+        default=None, description="On resume: resumed_from, reused task ids, and why each other task ran again.")
 
     @property
     def exit_code(self) -> int:

@@ -16,34 +16,22 @@ crashed run still leaves an index and a journal behind to resume from. A trace t
 
 from __future__ import annotations
 
-import hashlib
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
-
+from parallel_execution.digests import input_digest
 from parallel_execution.fsio import atomic_write_json, dumps_json
-from parallel_execution.planner import PlannedTask, ValidatedPlan
+from parallel_execution.planner import ValidatedPlan
+from parallel_execution.redact import Redactor
 from parallel_execution.scheduler import TaskOutcome
 from parallel_execution.schema import SCHEMA_VERSION, DispatchResult
 
-__all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "digest", "index_path", "input_digest"]
+__all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
 
 JOURNAL_NAME = "journal.jsonl"
 INPUT_NAME = "input.json"  # the dispatch input as run, so a dispatch can be resumed by id
-
-
-def digest(value: Any) -> str:
-    """A stable sha256 of a JSON value (keys sorted)."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
-
-
-def input_digest(planned: PlannedTask) -> str:
-    """What defines a task's work: agent, input (references unresolved) and dependencies."""
-    task = planned.task
-    return digest({"agent": task.agent, "input_data": task.input_data, "dependencies": task.dependencies})
 
 
 def index_path(trace_dir: str | os.PathLike[str], dispatch_id: str) -> Path:
@@ -53,10 +41,13 @@ def index_path(trace_dir: str | os.PathLike[str], dispatch_id: str) -> Path:
 class TraceWriter:
     """The scheduler observer that persists traces; ``open`` before the run, ``finish`` after."""
 
-    def __init__(self, plan: ValidatedPlan, dispatch_id: str, trace_dir: str | None = None) -> None:
+    def __init__(self, plan: ValidatedPlan, dispatch_id: str, redactor: Redactor | None = None,
+                 resumed_from: str | None = None) -> None:
         self.plan = plan
+        self.redactor = redactor or Redactor()
+        self.resumed_from = resumed_from
         self.dispatch_id = dispatch_id
-        self.trace_dir = Path(trace_dir or plan.config.trace_dir)
+        self.trace_dir = Path(plan.config.trace_dir)
         self.task_dir = self.trace_dir / dispatch_id
         self.index_file = index_path(self.trace_dir, dispatch_id)
         self.started_at = datetime.now(UTC)
@@ -74,10 +65,10 @@ class TraceWriter:
             self.trace_dir.mkdir(parents=True, exist_ok=True)
             self.task_dir.mkdir(mode=0o755)
             self._journal = open(self.task_dir / JOURNAL_NAME, "ab")  # noqa: SIM115 (kept open)
-            atomic_write_json(self.task_dir / INPUT_NAME, {
+            atomic_write_json(self.task_dir / INPUT_NAME, self.redactor.scrub({
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
                 "config": self.plan.config.model_dump(mode="json"), "user_prompt": self.plan.user_prompt,
-            })
+            }))
             self._write_index(status="running", result=None)
             return True
         except OSError as exc:
@@ -122,15 +113,16 @@ class TraceWriter:
             "trace_index": str(self.index_file),
         }
         try:
-            atomic_write_json(path, document)
+            atomic_write_json(path, self.redactor.scrub(document))
         except OSError as exc:
             self._fail(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
             return
         self._written[task.task_id] = str(path)
         self._pending_journal.append(dumps_json({
             "v": SCHEMA_VERSION, "task_id": task.task_id, "status": outcome.status,
-            "input_digest": input_digest(outcome.planned), "output_digest": digest(outcome.output),
-            "attempts": len(outcome.attempts), "finished_ms": outcome.finished_ms,
+            "input_digest": input_digest(task), "deps_digest": outcome.deps_digest,
+            "output_digest": outcome.output_digest, "attempts": len(outcome.attempts),
+            "finished_ms": outcome.finished_ms,
         }) + b"\n")
 
     def commit(self) -> None:
@@ -168,6 +160,7 @@ class TraceWriter:
         document = {
             "schema_version": SCHEMA_VERSION,
             "dispatch_id": self.dispatch_id,
+            "resumed_from": self.resumed_from,
             "status": status,
             "started_at": self.started_at.isoformat(),
             "finished_at": datetime.now(UTC).isoformat() if result else None,
@@ -180,7 +173,7 @@ class TraceWriter:
             "tasks": tasks,
         }
         try:
-            atomic_write_json(self.index_file, document)
+            atomic_write_json(self.index_file, self.redactor.scrub(document))
             self.index_written = True
         except OSError as exc:
             self._fail(f"cannot write the trace index {str(self.index_file)!r}: {exc.strerror or exc}")

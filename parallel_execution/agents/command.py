@@ -67,6 +67,10 @@ class CommandAgent(Agent[CommandInput]):
                 raise
             finally:
                 _kill_leftovers(proc.pid)
+        redactor = ctx.services.get("redactor")
+        if redactor is not None:  # the logs live in the trace folder: no secrets there either
+            redactor.scrub_file(out_path)
+            redactor.scrub_file(err_path)
         output = {
             "argv": data.argv,
             "cwd": str(cwd),

@@ -1,0 +1,129 @@
+"""Continue a dispatch: rerun only what did not succeed (or whose inputs changed).
+
+::
+
+    dispatch-runner resume <dispatch_id | index file | latest> [FILE]
+    dispatch-runner run FILE --resume <dispatch_id | index file | latest>
+
+The earlier dispatch's journal says which tasks finished and how; a task that succeeded is reused
+(its output, read back from its trace file, feeds ``$from`` as before) while its ``input_data``,
+dependencies and the outputs of its dependencies are unchanged. Everything else runs: failed,
+timed-out, skipped, cancelled and never-finished tasks, and tasks whose input (or whose dependencies'
+outputs) changed. The result's ``resume`` section says which tasks were reused and why each other
+one ran. A resume is a new dispatch (new id, ``resumed_from`` in its index), so nothing is
+overwritten and a resume can itself be resumed.
+
+Without FILE the input is the one stored with the earlier dispatch. Secrets were redacted from that
+copy, so a dispatch whose input held secrets must be resumed with its original input file.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from parallel_execution import progress
+from parallel_execution.cli import add_run_options, apply_overrides, execute, read_input
+from parallel_execution.dispatcher import DispatchRun
+from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.redact import REDACTED
+from parallel_execution.scheduler import PriorResult
+from parallel_execution.traces import INPUT_NAME, JOURNAL_NAME
+
+__all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_run"]
+
+
+@dataclass(slots=True)
+class PriorDispatch:
+    dispatch_id: str
+    index_file: Path
+    task_dir: Path
+    reuse: dict[str, PriorResult]
+    rerun_reasons: dict[str, str]  # task id -> why it cannot be reused (no earlier success)
+
+
+def find_index(ref: str, trace_dir: str | Path) -> Path:
+    """An index file from a path, a dispatch id, or ``latest``."""
+    folder = Path(trace_dir)
+    if ref == "latest":
+        indexes = sorted(folder.glob("dispatch-*.json"))
+        if not indexes:
+            raise InvalidInput([InputIssue(f"no dispatch found in {str(folder)!r}", None, "dispatch")])
+        return indexes[-1]
+    path = Path(ref)
+    if path.is_file():
+        return path
+    candidate = folder / f"dispatch-{ref}.json"
+    if candidate.is_file():
+        return candidate
+    raise InvalidInput([InputIssue(f"no dispatch {ref!r}: neither a file nor {str(candidate)!r}", None, "dispatch")])
+
+
+def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
+    index_file = find_index(ref, trace_dir)
+    try:
+        index = orjson.loads(index_file.read_bytes())
+        dispatch_id = index["dispatch_id"]
+        task_dir = Path(index.get("task_dir") or index_file.parent / dispatch_id)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput([InputIssue(f"cannot read dispatch index {str(index_file)!r}: {exc}", None, "dispatch")]) from None
+    last: dict[str, dict[str, Any]] = {}
+    try:
+        for line in (task_dir / JOURNAL_NAME).read_bytes().splitlines():
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue  # a line torn by a crash: that task did not finish durably
+            last[record["task_id"]] = record
+    except FileNotFoundError:
+        pass
+    reuse: dict[str, PriorResult] = {}
+    reasons: dict[str, str] = {}
+    for task_id, record in last.items():
+        if record.get("status") != "success":
+            reasons[task_id] = f"previously {record.get('status')}"
+            continue
+        try:
+            output = orjson.loads((task_dir / f"{task_id}.json").read_bytes())["output"]
+        except (OSError, ValueError, KeyError):
+            reasons[task_id] = "earlier trace file unreadable"
+            continue
+        reuse[task_id] = PriorResult(record["input_digest"], record.get("deps_digest") or "", output)
+    return PriorDispatch(dispatch_id, index_file, task_dir, reuse, reasons)
+
+
+def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
+    """Build the plan (from ``raw`` or the stored input) and run it reusing the earlier successes."""
+    trace_dir = args.trace_dir or "./traces"
+    prior = load_prior(ref, trace_dir)
+    if raw is None:
+        try:
+            raw = (prior.task_dir / INPUT_NAME).read_bytes()
+        except OSError as exc:
+            raise InvalidInput([InputIssue(f"the input of {prior.dispatch_id} is gone ({exc.strerror}); "
+                                           "give the input file", None, "file")]) from None
+        if REDACTED.encode() in raw:
+            raise InvalidInput([InputIssue(
+                f"the stored input of {prior.dispatch_id} had secrets redacted; resume with the original file: "
+                f"dispatch-runner run FILE --resume {prior.dispatch_id}", None, "file")])
+    plan = build_plan(apply_overrides(parse_input(raw), args), allow_commands=args.allow_commands)
+    reasons = {t.task_id: prior.rerun_reasons.get(t.task_id, "never finished") for t in plan.tasks}
+    run = DispatchRun(plan, observers=progress.observers_from_args(args, plan), reuse=prior.reuse,
+                      resumed_from=prior.dispatch_id, rerun_reasons=reasons)
+    return execute(run)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dispatch", help="dispatch id, index file, or 'latest'")
+    parser.add_argument("file", nargs="?", help="input file (default: the input stored with the dispatch)")
+    add_run_options(parser, with_file=False)
+    progress.add_progress_options(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    return resume_run(args, args.dispatch, read_input(args.file) if args.file else None)
