@@ -1,0 +1,130 @@
+"""One Python source file, read and parsed once, with the lookups every check needs.
+
+Reading follows the interpreter: the encoding comes from the BOM or the ``coding:`` cookie
+(``tokenize.detect_encoding``), so a Latin-1 file is analysed rather than rejected. A file that
+does not parse is still a :class:`SourceFile` (``tree`` is ``None`` and ``error`` holds the
+``SyntaxError``): the syntax error is itself the most useful finding. Scope errors that only the
+compiler's symbol table reports (``nonlocal`` at module level, duplicate arguments) are found
+with :mod:`symtable`, which, unlike ``compile``, never prints warnings.
+
+Helpers: ``parents`` (child -> parent node map, built lazily), ``scope_at(line)`` (qualified name
+of the innermost function containing a line) and ``snippet(line)`` for evidence.
+"""
+
+from __future__ import annotations
+
+import ast
+import bisect
+import io
+import symtable
+import tokenize
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["MAX_SOURCE_BYTES", "SourceFile", "dotted_name", "parse_source", "read_source"]
+
+MAX_SOURCE_BYTES = 2_000_000
+
+
+@dataclass(slots=True)
+class SourceFile:
+    path: str
+    text: str
+    lines: list[str]
+    tree: ast.Module | None
+    error: SyntaxError | None = None
+    _parents: dict[ast.AST, ast.AST] | None = field(default=None, repr=False)
+    _functions: list[tuple[int, int, str]] | None = field(default=None, repr=False)
+
+    def line_text(self, line: int) -> str:
+        return self.lines[line - 1] if 1 <= line <= len(self.lines) else ""
+
+    def snippet(self, line: int, limit: int = 200) -> str:
+        text = self.line_text(line).strip()
+        return text if len(text) <= limit else text[: limit - 3] + "..."
+
+    @property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        if self._parents is None:
+            self._parents = {}
+            if self.tree is not None:
+                for node in ast.walk(self.tree):
+                    for child in ast.iter_child_nodes(node):
+                        self._parents[child] = node
+        return self._parents
+
+    def functions(self) -> list[tuple[int, int, str]]:
+        """(first line, last line, qualified name) of every def, sorted by first line."""
+        if self._functions is None:
+            found: list[tuple[int, int, str]] = []
+            if self.tree is not None:
+                _collect_functions(self.tree, "", found)
+            self._functions = sorted(found)
+        return self._functions
+
+    def scope_at(self, line: int) -> str | None:
+        """The innermost function whose body spans ``line`` (``Class.method``), or ``None``."""
+        functions = self.functions()
+        best: tuple[int, int, str] | None = None
+        end = bisect.bisect_right(functions, (line, 1 << 30, ""))
+        for start, stop, name in functions[:end]:
+            if start <= line <= stop and (best is None or start >= best[0]):
+                best = (start, stop, name)
+        return best[2] if best else None
+
+
+def _collect_functions(node: ast.AST, prefix: str, out: list[tuple[int, int, str]]) -> None:
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            qualname = f"{prefix}{child.name}"
+            if not isinstance(child, ast.ClassDef):
+                first = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                out.append((first, child.end_lineno or child.lineno, qualname))
+                _collect_functions(child, f"{qualname}.<locals>.", out)
+            else:
+                _collect_functions(child, f"{qualname}.", out)
+        else:
+            _collect_functions(child, prefix, out)
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of attribute accesses on a name, else ``None``."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def parse_source(path: str, text: str, *, scope_check: bool = True) -> SourceFile:
+    """Parse ``text``; a syntax (or symbol-table) error is recorded, not raised."""
+    lines = text.splitlines()
+    try:
+        tree = ast.parse(text, filename=path)
+    except (SyntaxError, ValueError) as exc:  # ValueError: source contains null bytes
+        error = exc if isinstance(exc, SyntaxError) else SyntaxError(str(exc), (path, 1, 1, "", 1, 1))
+        return SourceFile(path, text, lines, None, error)
+    source = SourceFile(path, text, lines, tree)
+    if scope_check:
+        try:
+            symtable.symtable(text, path, "exec")
+        except SyntaxError as exc:
+            source.error = exc
+    return source
+
+
+def read_source(path: Path, *, scope_check: bool = True) -> SourceFile:
+    """Read and parse a file. Raises ``OSError`` or ``ValueError`` (too large, undecodable)."""
+    size = path.stat().st_size
+    if size > MAX_SOURCE_BYTES:
+        raise ValueError(f"file is {size} bytes, larger than the {MAX_SOURCE_BYTES} byte limit")
+    data = path.read_bytes()
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot decode: {exc}") from None
+    return parse_source(str(path), text.removeprefix("\ufeff"), scope_check=scope_check)

@@ -1,0 +1,2 @@
+def save_records(records: list[dict]) -> int:
+    return len(records)

@@ -1,0 +1,6 @@
+import yaml
+
+
+def read_config(path: str) -> dict:
+    with open(path) as handle:
+        return yaml.load(handle, Loader=yaml.Loader)

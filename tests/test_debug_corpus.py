@@ -1,0 +1,99 @@
+"""The debug agent against a corpus of real bugs: does the root cause land on the right line?
+
+Each ``tests/debug_corpus/<NN_name>/`` holds a small program with one bug and ``expected.json``
+(``rule``, ``file``, ``line`` of the root cause; ``run``: the file to execute, or null for bugs
+that never raise, e.g. a hard-coded secret; ``runner``: python or pytest; ``depth``; optional
+``affected`` files, default all). The program is copied to a temporary workspace and run with
+``sys.executable`` to capture its *real* traceback, which is fed to the agent together with the
+files. Every case must put the top-1 root cause on the expected file and line; the accuracy
+over the whole corpus is printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parallel_execution.agents.base import TaskContext
+from parallel_execution.agents.debug import DebugAgent
+from parallel_execution.agents.debug.rules import RULES
+from parallel_execution.paths import WorkspacePolicy
+
+CORPUS = Path(__file__).parent / "debug_corpus"
+CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").is_file())
+PROBLEM = "The program fails or misbehaves; find the root cause."
+
+
+def _run(workspace: Path, expected: dict[str, Any]) -> str | None:
+    if not expected.get("run"):
+        return None
+    if expected.get("runner") == "pytest":
+        argv = [sys.executable, "-B", "-m", "pytest", "-q", "-p", "no:cacheprovider", expected["run"]]
+    else:
+        argv = [sys.executable, "-B", expected["run"]]
+    proc = subprocess.run(argv, cwd=workspace, capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0, f"{expected['run']} was expected to fail:\n{proc.stdout}{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def _analyse(case: str, tmp: Path) -> tuple[dict[str, Any], dict[str, Any], str | None]:
+    workspace = tmp / case
+    shutil.copytree(CORPUS / case, workspace)
+    expected = json.loads((workspace / "expected.json").read_text())
+    trace = _run(workspace, expected)
+    affected = expected.get("affected") or sorted(p.name for p in workspace.glob("*.py"))
+    policy = WorkspacePolicy.create(workspace)
+    data = DebugAgent.Input.model_validate(
+        {"problem_description": PROBLEM, "affected_files": affected, "error_traces": [trace] if trace else [],
+         "analysis_depth": expected.get("depth", "standard")},
+        context=policy.as_context(),
+    )
+    ctx = TaskContext(task_id=case, dispatch_id="corpus", description="", attempt=1, workspace=policy,
+                      artifacts_dir=tmp)
+    output = asyncio.run(DebugAgent().run(data, ctx))  # type: ignore[arg-type]
+    expected["file"] = str(Path(policy.root) / expected["file"])
+    return expected, output, trace
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, Any], dict[str, Any], str | None]]:
+    tmp = tmp_path_factory.mktemp("corpus")
+    return {case: _analyse(case, tmp) for case in CASES}
+
+
+def test_corpus_is_large_and_covers_every_rule() -> None:
+    assert len(CASES) >= 15
+    rules = {json.loads((CORPUS / c / "expected.json").read_text())["rule"] for c in CASES}
+    assert rules == set(RULES) - {"unhandled-exception"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_root_cause_lands_on_the_bug(case: str, corpus: dict[str, Any]) -> None:
+    expected, output, trace = corpus[case]
+    root = output["root_cause"]
+    assert (root["file"], root["line"]) == (expected["file"], expected["line"]), (
+        f"{case}: root cause {root}\nhypotheses: {output['hypotheses']}\ntrace:\n{trace}")
+    assert root["rule"] == expected["rule"]
+    assert 0 < root["confidence"] <= 0.99
+    assert root["why"]
+    assert any(f["rule"] == expected["rule"] and f["line"] == expected["line"] for f in output["findings"])
+    if expected.get("run"):
+        assert output["exceptions"], "the real traceback was parsed"
+        assert any(frame["in_workspace"] for frame in output["frames"])
+
+
+def test_top1_accuracy(corpus: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    hits = sum(
+        (out["root_cause"]["file"], out["root_cause"]["line"]) == (exp["file"], exp["line"])
+        for exp, out, _ in corpus.values()
+    )
+    with capsys.disabled():
+        print(f"\ndebug corpus: top-1 root-cause accuracy {hits}/{len(corpus)} = {hits / len(corpus):.0%}")
+    assert hits == len(corpus)
