@@ -120,6 +120,8 @@ def execute(run: DispatchRun, *, quiet: bool = False) -> int:
                 loop.remove_signal_handler(signum)
 
     result = asyncio.run(go())
+    for signum in _SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
+        signal.signal(signum, lambda n, _frame: os._exit(_SIGNAL_EXIT.get(n, 130)))
     emit(result.model_dump(mode="json"))
     for problem in result.trace_errors:
         print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
@@ -212,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:  # before any task started (a run installs its own handlers)
+        print("dispatch-runner: interrupted", file=sys.stderr)
+        return _SIGNAL_EXIT[signal.SIGINT]
     except InvalidInput as exc:
         emit(exc.to_json())
         for issue in exc.issues[:20]:
@@ -221,4 +226,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
-    sys.exit(main())
+    code = main()
+    # The result is out. Interpreter shutdown resets signal handlers to the defaults, so a late
+    # Ctrl-C would turn our exit code into "killed by SIGINT": hold signals until we are gone.
+    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNAL_EXIT)
+    sys.exit(code)

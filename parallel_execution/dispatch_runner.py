@@ -18,7 +18,7 @@ if __package__ in (None, ""):
         sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
 
-from parallel_execution.cli import main  # noqa: E402
+from parallel_execution.cli import entrypoint, main  # noqa: E402
 from parallel_execution.dispatcher import ParallelDispatcher, adispatch, dispatch  # noqa: E402
 from parallel_execution.schema import DispatchConfig, DispatchInput, DispatchResult, Task  # noqa: E402
 
@@ -26,4 +26,4 @@ __all__ = ["DispatchConfig", "DispatchInput", "DispatchResult", "ParallelDispatc
            "dispatch", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entrypoint()

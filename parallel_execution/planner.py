@@ -231,7 +231,8 @@ def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssu
 def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
     """(field, raw path) pairs: the task's own ``writes``/``reads`` plus the agent's path fields."""
     own: list[str] = t.task.writes if kind == "writes" else t.task.reads
-    fields = t.agent_cls.write_fields if kind == "writes" else t.agent_cls.read_fields
+    agent = t.agent_cls
+    fields = () if agent is None else agent.write_fields if kind == "writes" else agent.read_fields
     found = [(f"{kind}[{n}]", p) for n, p in enumerate(own)]
     for name in fields:
         value = t.task.input_data.get(name)
