@@ -194,7 +194,7 @@ def analyse(
                 findings.update(import_cycles(ctx, index, graph))
     ordered = sorted(findings, key=finding_sort_key)
     candidates, root_cause = rank(ordered, errors, sources, problem_description, policy.root)
-    check = check_hypothesis(hypothesis or "", candidates, policy.root)
+    check = check_hypothesis(hypothesis or "", candidates, policy.root, failure=bool(errors))
     root = root_cause.candidate
     return Analysis(
         problem_description=problem_description,

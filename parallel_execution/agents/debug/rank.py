@@ -24,9 +24,10 @@ capped at 0.99 and rounded to 3 places, and ties break on severity, file, line, 
 the ranking is deterministic. Each candidate keeps its reasons; the root cause's ``why`` is them.
 
 A hypothesis is checked against the ranking: the defect kinds it mentions (``rules_mentioned``)
-and the names it mentions (symbols, functions, files, exception types). Matching the root cause
-is ``supported``; matching only a lesser finding is ``partially_supported``; naming things the
-evidence does not show is ``not_supported``; naming nothing checkable is ``inconclusive``.
+and the names it mentions (symbols, functions, files, line numbers). Matching the root cause is
+``supported``; matching only a lesser finding is ``partially_supported`` when a traceback defines
+the failure (and ``supported`` in a review without traces); naming things the evidence does not
+show is ``not_supported``; naming nothing checkable is ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -244,8 +245,14 @@ def _identifiers(candidate: Candidate) -> set[str]:
     return ids
 
 
-def check_hypothesis(text: str, candidates: list[Candidate], root: Path) -> HypothesisCheck | None:
-    """Whether the evidence supports the user's hypothesis (``None`` if none was given)."""
+def check_hypothesis(text: str, candidates: list[Candidate], root: Path,
+                     failure: bool = True) -> HypothesisCheck | None:
+    """Whether the evidence supports the user's hypothesis (``None`` if none was given).
+
+    ``failure``: error traces were given, so there is one failure to explain and a hypothesis
+    matching a lesser finding is only partially supported. In a review without traces every
+    finding stands on its own, and matching any of them supports the hypothesis.
+    """
     if not text.strip():
         return None
     rules = rules_mentioned(text)
@@ -253,7 +260,7 @@ def check_hypothesis(text: str, candidates: list[Candidate], root: Path) -> Hypo
     words = {w.lower().rstrip(".") for w in re.findall(r"[A-Za-z_][\w.]*", text)} | {
         f"line {n}" for n in re.findall(r"\bline\s+(\d+)", lowered)}
     known = set().union(*(_identifiers(c) for c in candidates)) if candidates else set()
-    names = {w for w in words if w in known and (len(w) > 3 or w.startswith("line "))}
+    names = {w for w in words if w in known and len(w) > 1}
     names |= {w.rsplit(".", 1)[0] for w in words if w.endswith(".py")}
     if not rules and not names:
         return HypothesisCheck(text, "inconclusive",
@@ -274,6 +281,9 @@ def check_hypothesis(text: str, candidates: list[Candidate], root: Path) -> Hypo
     for candidate in candidates[1:]:
         if matched := matches(candidate):
             where = f"{relative(candidate.file, root)}:{candidate.line}"
+            if not failure:
+                return HypothesisCheck(text, "supported", f"the analysis finds it ({', '.join(matched)}): "
+                                       f"{candidate.summary}", matched)
             lead = f"; the root cause is rather: {best.summary}" if best else ""
             return HypothesisCheck(text, "partially_supported",
                                    f"the evidence shows it ({candidate.rule} at {where}) but not as the "

@@ -124,9 +124,9 @@ def rules_mentioned(text: str) -> set[str]:
         spec.rule
         for spec in _SPECS
         if spec.rule != "unhandled-exception"
-        and any(re.search(r"(?<![a-z])" + re.escape(word), lowered) for word in spec.keywords)
+        and any(re.search(r"(?<![\w])" + re.escape(word), lowered) for word in spec.keywords)
     }
-    if any(word in lowered for word in _SECURITY_WORDS):
+    if any(re.search(r"(?<![\w])" + word, lowered) for word in _SECURITY_WORDS):
         found |= SECURITY_RULES
     return found
 

@@ -41,7 +41,8 @@ _SECRET_NAME = re.compile(
 )
 _REFERENCE_SUFFIX = re.compile(
     r"_(url|uri|path|file|dir|env|var|name|field|header|type|prefix|suffix|len|length|endpoint|"
-    r"pattern|regex|format|label|id|param|key_name|policy|hint|prompt|attempts|method|scheme|expiry|ttl)$"
+    r"pattern|regex|format|label|id|param|key_name|policy|hint|prompt|attempts|method|scheme|expiry|ttl|hash|hashed|"
+    r"digest|salt|rounds|iterations)$"
 )
 _KEY_PATTERNS = re.compile(
     r"AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{40,}|xox[baprs]-[A-Za-z0-9-]{10,}|"
