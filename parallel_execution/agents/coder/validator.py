@@ -1,0 +1,213 @@
+"""Validate generated node source at a level; the same checks apply to every backend's code.
+
+==========  ==================================================================================
+level       checks (each later level includes the earlier ones)
+==========  ==================================================================================
+lenient     ``syntax`` (``ast.parse``), ``compiles`` (``compile``)
+moderate    ``undefined_names``, ``missing_imports``, ``imports_resolvable``, ``call_arity``,
+            ``unused_imports`` (warning only), ``node_class``, ``io_models``, ``entry_point``
+strict      ``purity`` (Compute/Reducer), ``type_hints``, ``docstrings``, and
+            ``import_and_instantiate``: a fresh interpreter imports the module and instantiates
+            the node class with no arguments
+==========  ==================================================================================
+
+Static checks never execute the code; they run in a worker thread so parallel coder tasks keep
+running. The strict import runs ``sys.executable`` in its own session with a timeout (killed on
+timeout or cancellation), ``cwd`` the target folder, with the target folder and the extra
+``import_roots`` (the workspace) first on ``sys.path`` — the same search order the static import
+checks use. The source is imported from a private temporary copy, so nothing is written next to
+the target before the verdict, and ``PYTHONDONTWRITEBYTECODE`` keeps ``__pycache__`` out of the
+workspace.
+
+Example::
+
+    report = await validate_source(source, "Effect", "strict", node_name="user_writer",
+                                   path=Path("generated/node_user_writer_effect.py"))
+    report.passed, report.failed, report.warnings
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from parallel_execution.agents.coder.analysis import (
+    call_arity_check,
+    import_checks,
+    name_checks,
+    unused_imports_check,
+)
+from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
+from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_names
+from parallel_execution.agents.coder.report import Check, Level, ValidationReport
+from parallel_execution.agents.coder.resolve import ImportResolver
+
+__all__ = ["DEFAULT_IMPORT_TIMEOUT", "static_checks", "validate_source"]
+
+DEFAULT_IMPORT_TIMEOUT = 20.0
+_MARKER = "@@coder-import-check@@"
+
+# Runs in the fresh interpreter: argv = source file, module name, class name, pascal name, roots...
+_IMPORT_SCRIPT = r"""
+import importlib.util, json, sys
+path, module_name, class_name, pascal, *roots = sys.argv[1:]
+sys.path[:1] = roots
+result = {"imported": False, "instantiated": False, "not_models": []}
+try:
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    result["imported"] = True
+    if class_name:
+        getattr(module, class_name)()
+        result["instantiated"] = True
+    if pascal:
+        from pydantic import BaseModel
+        for model in ("Model%sInput" % pascal, "Model%sOutput" % pascal):
+            value = getattr(module, model, None)
+            if not (isinstance(value, type) and issubclass(value, BaseModel)):
+                result["not_models"].append(model)
+except BaseException as exc:
+    result["error"] = "%s: %s" % (type(exc).__name__, exc)
+print("@@coder-import-check@@" + json.dumps(result), flush=True)
+"""
+
+
+def static_checks(
+    source: str,
+    node_type: NodeType,
+    level: Level,
+    *,
+    names: NodeNames | None = None,
+    folder: Path | None = None,
+    import_roots: Sequence[Path] = (),
+    filename: str = "<generated>",
+) -> list[Check]:
+    """Every check of ``level`` except the strict import; stops early when the code cannot parse."""
+    try:
+        tree = ast.parse(source, filename=filename)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else "unknown position"
+        return [Check(name="syntax", passed=False, message=f"{exc.msg} ({where})", line=exc.lineno)]
+    checks = [Check(name="syntax", passed=True, message="source parses")]
+    try:
+        compile(tree, filename, "exec")
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        message = getattr(exc, "msg", str(exc))
+        return [*checks, Check(name="compiles", passed=False, message=f"{message} (line {line})", line=line)]
+    checks.append(Check(name="compiles", passed=True, message="source compiles"))
+    if level == "lenient":
+        return checks
+
+    resolver = ImportResolver([*([folder] if folder else []), *import_roots])
+    checks += name_checks(tree, source, filename, resolver)
+    checks.append(import_checks(tree, resolver))
+    checks.append(call_arity_check(tree, resolver))
+    checks.append(unused_imports_check(tree))
+    checks += moderate_checks(tree, node_type, names)
+    if level == "strict":
+        checks += strict_checks(tree, node_type)
+    return checks
+
+
+async def validate_source(
+    source: str,
+    node_type: NodeType,
+    level: Level,
+    *,
+    node_name: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    import_roots: Sequence[str | os.PathLike[str]] = (),
+    import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+) -> ValidationReport:
+    """Run every check of ``level`` on ``source`` meant to live at ``path``; never raises for bad code.
+
+    ``node_name`` fixes the expected class name (``NodeUserWriterEffect`` for ``user_writer``);
+    without it any ``Node...<Type>`` class is accepted. Imports resolve from ``path``'s folder,
+    then ``import_roots``, then this interpreter's ``sys.path``.
+    """
+    names = node_names(node_name, node_type) if node_name else None
+    target = Path(path).absolute() if path is not None else None
+    folder = target.parent if target is not None else None
+    roots = [Path(r).absolute() for r in import_roots]
+    filename = str(target) if target else "<generated>"
+    checks = await asyncio.to_thread(
+        static_checks, source, node_type, level, names=names, folder=folder, import_roots=roots,
+        filename=filename,
+    )
+    class_name = names.class_name if names else None
+    if all(c.passed for c in checks if c.name in ("syntax", "compiles")):
+        node_class = find_node_class(ast.parse(source), node_type, names)
+        class_name = node_class.name if node_class is not None else class_name
+        if level == "strict":
+            found = node_class.name if node_class is not None else None
+            checks.append(await _import_check(source, target, found, node_type, roots, import_timeout))
+    return ValidationReport(level=level, node_type=node_type, class_name=class_name, checks=checks)
+
+
+async def _import_check(
+    source: str,
+    target: Path | None,
+    class_name: str | None,
+    node_type: str,
+    roots: Sequence[Path],
+    timeout: float,
+) -> Check:
+    stem = target.stem if target is not None else "generated_node"
+    module_name = stem if stem.isidentifier() else "generated_node"
+    pascal = class_name[len("Node"): -len(node_type)] if class_name else ""
+    with tempfile.TemporaryDirectory(prefix="coder-import-") as scratch:
+        copy = Path(scratch) / f"{module_name}.py"
+        copy.write_text(source, encoding="utf-8")
+        folder = target.parent if target is not None and target.parent.is_dir() else Path(scratch)
+        search = [str(folder), *(str(r) for r in roots)]
+        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _IMPORT_SCRIPT, str(copy), module_name, class_name or "", pascal, *search,
+            cwd=folder, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        )
+        try:
+            async with asyncio.timeout(timeout):
+                stdout, stderr = await proc.communicate()
+        except TimeoutError:
+            return Check(name="import_and_instantiate", passed=False,
+                         message=f"importing the module did not finish within {timeout:g} s")
+        finally:
+            if proc.returncode is None:  # timed out or cancelled: kill the whole session
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await asyncio.shield(proc.wait())
+    return _import_verdict(stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
+                           class_name, proc.returncode)
+
+
+def _import_verdict(stdout: str, stderr: str, class_name: str | None, returncode: int | None) -> Check:
+    lines = [line for line in stdout.splitlines() if line.startswith(_MARKER)]
+    if not lines:
+        tail = (stderr.strip().splitlines() or [f"exit code {returncode}"])[-1]
+        return Check(name="import_and_instantiate", passed=False,
+                     message=f"the import process ended without a verdict: {tail}")
+    result = orjson.loads(lines[-1][len(_MARKER):])
+    if "error" in result:
+        stage = "instantiating " + str(class_name) if result["imported"] else "importing the module"
+        return Check(name="import_and_instantiate", passed=False, message=f"{stage} failed: {result['error']}")
+    if not class_name:
+        return Check(name="import_and_instantiate", passed=False,
+                     message="the module imports, but it has no node class to instantiate")
+    if result["not_models"]:
+        return Check(name="import_and_instantiate", passed=False,
+                     message=f"not pydantic models: {', '.join(result['not_models'])}")
+    return Check(name="import_and_instantiate", passed=True,
+                 message=f"a fresh interpreter imports the module and instantiates {class_name}()")
