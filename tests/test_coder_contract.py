@@ -51,6 +51,11 @@ def test_reading_a_contract(contract: str, name: str, verb: str, io_kind: str, e
         # a comma list of nouns is one line; only a new verb phrase starts a line
         ("Compute node that ranks products, prices and reviews by popularity",
          ["Compute node that ranks products, prices and reviews by popularity"]),
+        # colons and commas in prose ("auth.py:24", "argument: 'salt'") do not start a line
+        ("Fix: pass `salt` at auth.py:24; name 'sys' is not defined: `import sys` is missing.",
+         ["Fix: pass `salt` at auth.py:24", "name 'sys' is not defined: `import sys` is missing"]),
+        ("Orchestrator node that coordinates checkout: reserve stock, charge the card",
+         ["Orchestrator node that coordinates checkout", "reserve stock", "charge the card"]),
         ("Reducer that counts page views per user\n- ignores bot traffic\n- resets daily",
          ["Reducer that counts page views per user", "ignores bot traffic", "resets daily"]),
     ],

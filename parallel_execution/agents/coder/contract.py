@@ -3,8 +3,10 @@
 The contract is the only specification a scaffold has, so this module extracts what can be
 derived deterministically and nothing more:
 
-- **Contract lines** (:class:`Clause`): the contract split at line breaks, sentence ends, ``:``,
-  ``with ...``, ``by <verb>ing ...``, ``then`` and commas that start a new verb phrase. The first
+- **Contract lines** (:class:`Clause`): the contract split at line breaks, sentence ends,
+  ``with ...``, ``by <verb>ing ...``, ``then``, and commas or colons followed by a known verb
+  ("signup: create the account, send a welcome email"), so prose such as "auth.py:24" or
+  "argument: 'salt'" stays one line. The first
   line is the node's main action; the rest are steps. Each keeps its verbatim text, so a scaffold's
   ``NotImplementedError`` can name exactly the line a human (or model) must implement.
 - **Verb and entity**: "writes user data to PostgreSQL users table" -> verb ``write``, entity
@@ -59,6 +61,17 @@ _AGENT_NOUNS = {
     "modify": "modifier", "set": "setter", "change": "changer", "patch": "patcher", "rewrite": "rewriter",
     "clean": "cleaner", "render": "renderer", "sum": "summer", "total": "totaler",
 }
+# More verbs, so that "reserve stock, then charge the card" reads as two contract lines.
+_MORE_VERBS = frozenset({
+    "reserve", "charge", "verify", "ship", "refund", "bill", "cancel", "confirm", "approve", "reject",
+    "start", "stop", "lock", "unlock", "assign", "allocate", "release", "commit", "rollback", "persist",
+    "return", "respond", "reply", "enqueue", "dequeue", "append", "increment", "decrement", "reset",
+    "ignore", "skip", "drop", "keep", "add", "split", "join", "group", "partition", "batch", "alert",
+    "email", "audit", "record", "trace", "measure", "sample", "limit", "throttle", "buffer", "flush",
+    "evict", "expire", "invalidate", "refresh", "renew", "rotate", "sign", "hash", "encode", "decode",
+    "copy", "move", "rename", "receive", "accept", "wrap", "broadcast", "subscribe", "listen", "wait",
+    "retry", "notify", "deliver", "prepare", "finalize", "finalise", "open", "close", "read", "write",
+})
 _WEAK_VERBS = frozenset({"implement", "provide", "perform", "support", "do", "use", "offer", "contain"})
 _IO_KINDS: dict[str, IoKind] = {
     **dict.fromkeys(("read", "fetch", "load", "get", "find", "search", "list", "download", "poll",
@@ -88,9 +101,9 @@ _TARGET_NOUNS = ("table", "collection", "topic", "queue", "bucket", "index", "st
 _PRE_KEYWORDS = ("valid", "verif", "check", "sanitiz", "sanitis", "normaliz", "auth", "permission",
                  "schema", "dedup", "lookup", "rate limit", "throttl")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
-_SENTENCE = re.compile(r"(?<=[.;:!?])\s+|\s*[;:]\s*")
+_SENTENCE = re.compile(r"(?<=[.;!?])\s+")
 _SPLIT = re.compile(
-    r"(,?\s+(?=(?:with|while)\s)|,?\s+(?=by\s+\w+ing\b)|,?\s+(?:and\s+)?then\s+|,\s+(?:and\s+)?)",
+    r"(,?\s+(?=(?:with|while)\s)|,?\s+(?=by\s+\w+ing\b)|,?\s+(?:and\s+)?then\s+|,\s+(?:and\s+)?|:\s+)",
     re.IGNORECASE,
 )
 _MAX_NAME_WORDS = 4
@@ -194,7 +207,18 @@ def _verb_stem(word: str) -> str | None:
         candidates.append(word[:-2])
     if word.endswith("s"):
         candidates.append(word[:-1])
-    return next((c for c in candidates if c in _AGENT_NOUNS or c in _WEAK_VERBS), None)
+    return next((c for c in candidates if c in _AGENT_NOUNS or c in _MORE_VERBS or c in _WEAK_VERBS), None)
+
+
+def _agent_noun(verb: str) -> str:
+    """``write`` -> ``writer``; verbs outside the table: ``reserve`` -> ``reserver``, ``verify`` -> ``verifier``."""
+    if verb in _AGENT_NOUNS:
+        return _AGENT_NOUNS[verb]
+    if verb.endswith("e"):
+        return verb + "r"
+    if verb.endswith("y") and verb[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return verb[:-1] + "ier"
+    return verb + "er"
 
 
 def _find_verb(words: list[str]) -> tuple[int | None, str | None]:
@@ -243,7 +267,7 @@ def _entity(words: list[str], verb_at: int | None) -> tuple[str | None, str | No
 def _derive_name(words: list[str], verb_at: int | None, verb: str | None, entity: str | None,
                  phrase_end: int) -> str:
     if verb is not None and verb not in _WEAK_VERBS and entity:
-        return snake_case(f"{entity} {_AGENT_NOUNS[verb]}")
+        return snake_case(f"{entity} {_agent_noun(verb)}")
     if verb is not None and verb in _WEAK_VERBS and entity:
         rest = words[phrase_end:]
         if len(rest) > 1 and rest[0] == "for":
