@@ -8,6 +8,8 @@ match what the real agents return, and the real ``claude plugin validate`` passi
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -151,16 +153,39 @@ def stale_cli_mentions(body: str, help_for: Callable[[str | None], str | None]) 
     return problems
 
 
-def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "parallel_execution", *args], capture_output=True, text=True, cwd=cwd, timeout=60
-    )
+def runner(*argv: str) -> tuple[int, str]:
+    """``dispatch-runner ARGV`` in this process: exit code and stdout (stderr is discarded)."""
+    from parallel_execution.cli import main
+
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(list(argv))
+    out.flush()
+    return code, raw.getvalue().decode("utf-8")
 
 
 @cache
 def runner_help(sub: str | None) -> str | None:
-    result = run_cli(*([sub] if sub else []), "--help")
-    return result.stdout if result.returncode == 0 else None
+    """The help of ``dispatch-runner [sub]``, or None when ``sub`` is not one of its subcommands.
+
+    The runner treats an unknown first word as a FILE for ``run``, so a subcommand counts only if
+    the top-level help lists it and its own help's usage line names it.
+    """
+    code, top = runner("--help")
+    if code != 0:
+        return None
+    if sub is None:
+        return top
+    listed = set(re.findall(r"^ {2,6}([a-z][a-z0-9-]*)(?: |$)", top, re.MULTILINE))
+    code, text = runner(sub, "--help")
+    return text if sub in listed and code == 0 and f"usage: dispatch-runner {sub}" in text else None
+
+
+def run_in_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "parallel_execution", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def claude_cli() -> str | None:
@@ -369,7 +394,7 @@ def test_stale_mention_check_flags_unknown_subcommands_and_flags() -> None:
 @pytest.mark.parametrize("path", BUNDLE_FILES, ids=lambda p: p.stem)
 def test_every_runner_command_and_flag_mentioned_exists(path: Path) -> None:
     if runner_help(None) is None:
-        pytest.fail("`python -m parallel_execution --help` failed")
+        pytest.fail("`dispatch-runner --help` failed")
     _, body = split_frontmatter(path)
     assert stale_cli_mentions(body, runner_help) == []
 
@@ -402,18 +427,170 @@ def _agent_ready(name: str) -> bool:
     return (base / f"{name}.py").is_file() or (base / name / "__init__.py").is_file()
 
 
+def seed_workspace(root: Path, document: dict[str, Any]) -> None:
+    """Create the files an example reads, as they would exist in a real project."""
+    for task in document["tasks"]:
+        for key in ("affected_files", "context_files"):
+            for rel in task["input_data"].get(key, []):
+                (root / rel).parent.mkdir(parents=True, exist_ok=True)
+                (root / rel).write_text("def placeholder() -> None:\n    return None\n")
+
+
 @pytest.mark.parametrize(("stem", "index", "block"), task_examples(), ids=lambda v: str(v)[:30])
-def test_task_examples_validate_with_the_runner(tmp_path: Path, stem: str, index: int, block: str) -> None:
+def test_task_examples_validate_and_run_with_the_runner(tmp_path: Path, stem: str, index: int, block: str) -> None:
     document = json.loads(block)
     missing = sorted({t["agent"] for t in document["tasks"] if not _agent_ready(t["agent"])})
     if missing:
         pytest.skip(f"agents {missing} are not built yet")
-    for task in document["tasks"]:  # the example's input files, as they would exist in a real project
-        for key in ("affected_files", "context_files"):
-            for rel in task["input_data"].get(key, []):
-                (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-                (tmp_path / rel).write_text("def placeholder() -> None:\n    return None\n")
+    seed_workspace(tmp_path, document)
     (tmp_path / "tasks.json").write_text(block)
-    done = run_cli("validate", str(tmp_path / "tasks.json"), "--workspace", str(tmp_path), cwd=tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout)["status"] == "valid"
+    code, out = runner("validate", str(tmp_path / "tasks.json"), "--workspace", str(tmp_path))
+    assert code == 0, out
+    assert json.loads(out)["status"] == "valid"
+    # $from values are only checked once resolved, so only a real run proves them right.
+    trace_dir = str(tmp_path / "traces")
+    code, out = runner("run", str(tmp_path / "tasks.json"), "--workspace", str(tmp_path), "--trace-dir", trace_dir)
+    result = json.loads(out)
+    assert code == 0, [(r["task_id"], r["error"]) for r in result["results"]]
+    assert result["summary"]["successful"] == len(document["tasks"])
+
+
+# --- output contracts match what the runner's agents produce ------------------------------------
+
+
+def contract(name: str) -> dict[str, Any]:
+    """The JSON object an agent file promises to end its answer with (its one non-task json block)."""
+    [block] = [
+        b for b in fences(split_frontmatter(AGENTS_DIR / f"{name}.md")[1], "json") if "tasks" not in json.loads(b)
+    ]
+    return json.loads(block)
+
+
+def key_paths(value: Any, prefix: str = "") -> set[str]:
+    """``{"a": {"b": 1}, "c": [{"d": 2}]}`` -> ``{"a", "a.b", "c", "c[].d"}`` (lists: their first item)."""
+    paths: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths |= {f"{prefix}{key}"} | key_paths(item, f"{prefix}{key}.")
+    elif isinstance(value, list) and value:
+        paths |= key_paths(value[0], f"{prefix[:-1]}[].")
+    return paths
+
+
+def test_key_paths_and_types_describe_nested_shapes() -> None:
+    value = {"a": {"b": 1}, "c": [{"d": "x"}], "e": [], "f": None}
+    assert key_paths(value) == {"a", "a.b", "c", "c[].d", "e", "f"}
+    assert leaf_types(value) == {
+        "a": "object",
+        "a.b": "number",
+        "c": "list",
+        "c[]": "object",
+        "c[].d": "string",
+        "e": "list",
+    }
+
+
+def test_coder_contract_leaves_writing_and_validation_to_the_runner_when_headless() -> None:
+    promised = contract("coder")
+    assert set(promised) == {"generated_file", "node_name", "class_name", "node_type", "summary", "todo", "error"}
+    assert promised["generated_file"] is None  # the headless example: the runner writes the file
+    assert not {"validation_passed", "checks"} & set(promised)
+    _, body = split_frontmatter(AGENTS_DIR / "coder.md")
+    for key in promised:
+        assert f"`{key}`" in body, f"output field {key} is not explained"
+    assert "`python` block" in body and "`json` block" in body
+
+
+def test_coder_conventions_are_the_ones_the_runner_checks() -> None:
+    naming = pytest.importorskip("parallel_execution.agents.coder.naming")
+    _, body = split_frontmatter(AGENTS_DIR / "coder.md")
+    names = naming.node_names("user_writer", "Effect")
+    for name in (names.class_name, names.input_model, names.output_model, names.file_name):
+        assert f"`{name}`" in body
+    for node_type, entry in naming.ENTRY_POINTS.items():
+        shape = rf"`(async )?def {entry.method}\(self, {', '.join(entry.params)}[,)]"
+        match = re.search(rf"{node_type}: {shape}", body)
+        assert match, f"{node_type} entry point {entry.method} not documented"
+        assert bool(match.group(1)) == entry.is_async
+
+
+def test_runner_help_knows_real_subcommands_only() -> None:
+    assert "--workspace" in (runner_help("validate") or "")
+    assert runner_help("bogus") is None  # the runner would read "bogus" as a FILE for run
+
+
+def leaf_types(value: Any, prefix: str = "") -> dict[str, str]:
+    """JSON type of every non-null value by key path (list items: the first item)."""
+    kinds: dict[str, str] = {}
+    if isinstance(value, dict):
+        if prefix:
+            kinds[prefix[:-1]] = "object"
+        for key, item in value.items():
+            kinds |= leaf_types(item, f"{prefix}{key}.")
+    elif isinstance(value, list):
+        kinds[prefix[:-1]] = "list"
+        if value:
+            kinds |= leaf_types(value[0], f"{prefix[:-1]}[].")
+    elif value is not None:
+        kinds[prefix[:-1]] = {bool: "bool", int: "number", float: "number", str: "string"}[type(value)]
+    return kinds
+
+
+def run_task(tmp_path: Path, files: dict[str, str], task: dict[str, Any]) -> dict[str, Any]:
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    (tmp_path / "tasks.json").write_text(json.dumps({"tasks": [task]}))
+    done = run_in_subprocess("run", "tasks.json", "--workspace", ".", "--quiet", cwd=tmp_path)
+    assert done.stdout.startswith("{"), done.stderr
+    [result] = json.loads(done.stdout)["results"]
+    assert result["status"] == "success", result
+    return result["output"]
+
+
+def test_debug_contract_has_the_shape_of_the_runner_debug_output(tmp_path: Path) -> None:
+    if not _agent_ready("debug"):
+        pytest.skip("the debug agent is not built yet")
+    trace = "Traceback (most recent call last):\n  File \"src/store.py\", line 2, in dump\n    return json.dumps(x)\nNameError: name 'json' is not defined"
+    output = run_task(
+        tmp_path,
+        {"src/store.py": "def dump(x: dict) -> str:\n    return json.dumps(x)\n"},
+        {
+            "task_id": "why",
+            "agent": "debug",
+            "input_data": {
+                "problem_description": "dump() raises NameError",
+                "affected_files": ["src/store.py"],
+                "error_traces": [trace],
+                "hypothesis": "json is never imported",
+            },
+        },
+    )
+    promised, produced = leaf_types(contract("debug")), leaf_types(output)
+    assert key_paths(contract("debug")) <= key_paths(output)
+    assert {p: k for p, k in promised.items() if p in produced and produced[p] != k} == {}
+
+
+def test_coder_contract_agrees_with_the_runner_coder_output(tmp_path: Path) -> None:
+    if not _agent_ready("coder"):
+        pytest.skip("the coder agent is not built yet")
+    output = run_task(
+        tmp_path,
+        {},
+        {
+            "task_id": "gen",
+            "agent": "coder",
+            "input_data": {
+                "contract_description": "Effect node that writes audit events to the audit table",
+                "node_type": "Effect",
+                "node_name": "audit_writer",
+                "output_path": "nodes/node_audit_writer_effect.py",
+            },
+        },
+    )
+    promised = contract("coder")
+    assert set(promised) - set(output) == {"summary", "error"}  # the worker's own notes
+    assert (output["node_name"], output["class_name"]) == (promised["node_name"], promised["class_name"])
+    produced = leaf_types(output)
+    assert {p: k for p, k in leaf_types(promised).items() if p in produced and produced[p] != k} == {}
+    assert output["generated_file"] == str((tmp_path / "nodes" / "node_audit_writer_effect.py").resolve())
