@@ -154,6 +154,13 @@ def test_bad_context_file_fails_the_task(ws: Path, files: list[str], message: st
     assert not (ws / "out").exists()
 
 
+def test_unwritable_target_fails_clearly(ws: Path) -> None:
+    (ws / "out").write_text("a file where a folder should be\n")
+    with pytest.raises(TaskFailure, match=r"cannot write 'out/node.py': File exists: '.*/ws/out'$") as err:
+        run(ws, validation_level="lenient")
+    assert err.value.retryable is False
+
+
 def test_claude_backend_is_not_available_yet(ws: Path) -> None:
     with pytest.raises(TaskFailure, match=r'the coder agent\'s "claude" backend is not available yet') as err:
         run(ws, backend="claude")

@@ -156,13 +156,13 @@ class CoderAgent(Agent[CoderInput]):
         rejected = target.with_name(f"{target.stem}.rejected.py")
         if report.passed:
             _refuse_existing(target, shown, data.overwrite)  # a file may have appeared meanwhile
-            await asyncio.to_thread(atomic_write_bytes, target, encoded)
+            await _write(target, encoded, shown)
             if rejected.is_file():  # left by an earlier failed run; it no longer describes this file
                 rejected.unlink()
             output["generated_file"] = str(target)
             return output
 
-        await asyncio.to_thread(atomic_write_bytes, rejected, encoded)
+        await _write(rejected, encoded, _relative(rejected, policy.root))
         output["rejected_file"] = str(rejected)
         failed = ", ".join(c.name for c in report.failed)
         raise TaskFailure(
@@ -171,6 +171,14 @@ class CoderAgent(Agent[CoderInput]):
             output=output,
             retryable=data.backend not in DETERMINISTIC_BACKENDS,
         )
+
+
+async def _write(path: Path, data: bytes, shown: str) -> None:
+    try:
+        await asyncio.to_thread(atomic_write_bytes, path, data)
+    except OSError as exc:
+        where = f": {exc.filename!r}" if exc.filename else ""
+        raise TaskFailure(f"cannot write {shown!r}: {exc.strerror or exc}{where}", retryable=False) from None
 
 
 def _refuse_existing(target: Path, shown: str, overwrite: bool) -> None:

@@ -40,12 +40,8 @@ from pathlib import Path
 
 import orjson
 
-from parallel_execution.agents.coder.analysis import (
-    call_arity_check,
-    import_checks,
-    name_checks,
-    unused_imports_check,
-)
+from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
+from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
 from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_names
 from parallel_execution.agents.coder.report import Check, Level, ValidationReport
