@@ -1,0 +1,137 @@
+"""The same DAG of ``sleep`` commands under ``make -j N`` and under ``dispatch-runner --allow-commands``.
+
+::
+
+    python bench/make_baseline.py                  # 3 DAGs x workers 2, 4, 8; 3 repeats
+
+``make`` is the classic event-driven DAG executor for programs: it starts a target as soon as its
+prerequisites are done, up to ``-j N`` at a time. For each random DAG (``benchlib.random_dag``:
+30-60 tasks, durations 20-200 ms times ``--scale``) this writes a Makefile of ``.PHONY`` targets
+whose recipe is ``sleep <duration>`` and a task file of ``command`` tasks with ``argv`` ``["sleep",
+"<duration>"]`` and the same dependencies, then runs, one after the other (median of ``--repeats``):
+
+* ``make -j N -f Makefile all`` (wall time of the process);
+* ``python -m parallel_execution run --allow-commands --max-workers N --quiet FILE`` (wall time of
+  the process: interpreter start-up, imports, validation, traces and the JSON result included);
+* ``dispatch(..., allow_commands=True)`` in this process (wall time of the call).
+
+Each is divided by ``make``'s time (the baseline) and by the lower bound
+``max(critical path, total work / N)``. Both sides fork/exec one ``sleep`` per task.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+from benchlib import RandomDag, fmt, lower_bound, markdown_table, median, random_dag, scratch_dir, timed
+
+from parallel_execution.dispatcher import dispatch
+
+__all__ = ["command_tasks", "main", "makefile"]
+
+
+def makefile(dag: RandomDag) -> str:
+    """A Makefile running ``dag``: one phony target per task, ``all`` depends on every task."""
+    lines = [".PHONY: all " + " ".join(f"t{i}" for i in range(dag.size)), "",
+             "all: " + " ".join(f"t{i}" for i in range(dag.size)), ""]
+    for i, ds in enumerate(dag.deps):
+        lines.append(f"t{i}: " + " ".join(f"t{d}" for d in ds))
+        lines.append(f"\t@sleep {dag.durations[i]}")
+    return "\n".join(lines) + "\n"
+
+
+def command_tasks(dag: RandomDag) -> list[dict[str, object]]:
+    """The same graph as ``command`` tasks (no shell: ``argv`` runs ``sleep`` directly)."""
+    return [
+        {"task_id": f"t{i}", "agent": "command", "input_data": {"argv": ["sleep", str(dag.durations[i])]},
+         "dependencies": [f"t{d}" for d in ds]}
+        for i, ds in enumerate(dag.deps)
+    ]
+
+
+def run_make(folder: Path, workers: int) -> float:
+    with timed() as clock:
+        proc = subprocess.run(["make", "-s", "-j", str(workers), "-f", "Makefile", "all"], cwd=folder,
+                              capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"make failed: {proc.stderr.strip()}")
+    return clock.wall
+
+
+def run_cli(folder: Path, workers: int) -> float:
+    traces = folder / "cli-traces"
+    argv = [sys.executable, "-m", "parallel_execution", "run", "--allow-commands", "--max-workers", str(workers),
+            "--trace-dir", str(traces), "--workspace", str(folder), "--quiet", str(folder / "tasks.json")]
+    with timed() as clock:
+        proc = subprocess.run(argv, cwd=folder, capture_output=True)
+    result = orjson.loads(proc.stdout) if proc.stdout else {}
+    if proc.returncode != 0 or result.get("status") != "success":
+        raise SystemExit(f"dispatch-runner failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    shutil.rmtree(traces, ignore_errors=True)
+    return clock.wall
+
+
+def run_in_process(folder: Path, dag: RandomDag, workers: int) -> float:
+    traces = folder / "api-traces"
+    config = {"max_workers": workers, "trace_dir": str(traces), "workspace": str(folder)}
+    with timed() as clock:
+        result = dispatch({"tasks": command_tasks(dag), "config": config}, allow_commands=True)
+    if result.status != "success":
+        raise SystemExit(f"dispatch failed: {result.status}")
+    shutil.rmtree(traces, ignore_errors=True)
+    return clock.wall
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dags", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=101)
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply all durations (1.0: 20-200 ms)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    if shutil.which("make") is None:
+        raise SystemExit("make is not installed")
+
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    rows = []
+    for k in range(args.dags):
+        dag = random_dag(args.seed + k, scale=args.scale)
+        with scratch_dir("bench-make-") as folder:
+            (folder / "Makefile").write_text(makefile(dag))
+            (folder / "tasks.json").write_bytes(orjson.dumps({"tasks": command_tasks(dag)}))
+            for workers in args.workers:
+                times: dict[str, list[float]] = {"make": [], "cli": [], "api": []}
+                for _ in range(args.repeats):
+                    times["make"].append(run_make(folder, workers))
+                    times["cli"].append(run_cli(folder, workers))
+                    times["api"].append(run_in_process(folder, dag, workers))
+                bound = lower_bound(dag.deps, dag.durations, workers)
+                make_s, cli_s, api_s = (median(times[key]) for key in ("make", "cli", "api"))
+                print(f"  seed {dag.seed} workers {workers}: make {make_s:.3f} s, cli {cli_s:.3f} s, "
+                      f"in-process {api_s:.3f} s, bound {bound:.3f} s", file=sys.stderr)
+                rows.append([
+                    f"{dag.seed} ({dag.size} tasks, {dag.edges} edges)", workers, fmt(bound, 3),
+                    fmt(make_s, 3), fmt(cli_s, 3), fmt(api_s, 3),
+                    fmt(cli_s / make_s, 3), fmt(api_s / make_s, 3),
+                    fmt(make_s / bound, 3), fmt(api_s / bound, 3),
+                ])
+    print(f"## `make -j N` vs dispatch-runner: the same DAG of `sleep` commands, median of {args.repeats}\n")
+    print(markdown_table(
+        ["DAG seed", "workers", "bound s", "make s", "runner CLI s", "dispatch() s", "CLI ÷ make",
+         "dispatch() ÷ make", "make ÷ bound", "dispatch() ÷ bound"], rows))
+    print(f"\nRun took {time.perf_counter() - started:.0f} s; load average {load_before:.2f} before, "
+          f"{os.getloadavg()[0]:.2f} after (on {os.cpu_count()} CPUs).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""Per-task overhead of the dispatcher, side by side with Dask's local threaded scheduler.
+
+::
+
+    python bench/overhead.py                    # 10,000 tasks, 3 repeats, 5 workers
+    python bench/overhead.py --profile          # also: where the time goes (cProfile)
+
+The graph: ``--tasks`` ``echo`` tasks with no delay; task 0 has no dependency, task 1 depends on
+task 0, every later task on two distinct random earlier tasks (fixed ``--seed``). Each row is the
+wall time of one whole call divided by the number of tasks, median of ``--repeats``:
+
+* ``dispatch()`` with traces in a temporary folder (the normal trace layout: one file per task,
+  index, journal with one fsync per batch of completions) - the headline number;
+* ``dispatch()`` with the default config (``trace_dir`` ``./traces``, run from a scratch folder);
+* Dask's ``dask.threaded.get(dsk, all_keys, num_workers=N)`` on the same graph with a trivial
+  function per task (``bench`` extra) - the baseline, measured in the same process;
+* for the breakdown: validation only (``parse_input`` + ``build_plan``) and the scheduler alone
+  (``Scheduler.run`` on a validated plan with no trace writer attached).
+
+Both sides get the already-built graph (task dicts / Dask dict); both run every task and return
+every result. ``--profile`` runs one extra ``dispatch()`` under cProfile and prints the top
+functions by own time and the cumulative time of the main stages (cProfile slows everything down,
+so read those as shares, not as absolute numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import benchlib
+from benchlib import Clock, fmt, markdown_table, median, scratch_dir, timed, two_parent_dag, working_directory
+
+from parallel_execution.dispatcher import dispatch
+from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.scheduler import Scheduler
+
+__all__ = ["dask_graph", "main", "measure", "profile"]
+
+# (file suffix, function) -> label: the stages shown in the profile's cumulative table.
+STAGES = [
+    (("dispatcher.py", "dispatch"), "dispatch() total"),
+    (("planner.py", "parse_input"), "parse_input (pydantic)"),
+    (("planner.py", "build_plan"), "build_plan (graph checks, agent inputs)"),
+    (("scheduler.py", "run"), "Scheduler.run (incl. observers)"),
+    (("scheduler.py", "_run_task"), "task coroutines (input model, agent, timeout)"),
+    (("scheduler.py", "_record"), "Scheduler._record (bookkeeping + observers)"),
+    (("traces.py", "task_finished"), "TraceWriter.task_finished (per-task file)"),
+    (("fsio.py", "atomic_write_bytes"), "  of which atomic_write_bytes"),
+    (("traces.py", "commit"), "TraceWriter.commit (journal write + fsync)"),
+    (("traces.py", "_write_index"), "TraceWriter._write_index (index, twice)"),
+    (("dispatcher.py", "_result"), "DispatchRun._result (result models)"),
+    (("base_tasks.py", "_task_repr"), "repr of the finished main task (asyncio.run exit)"),
+]
+
+
+def _echo(message: Any, *_deps: Any) -> dict[str, Any]:
+    return {"message": message}
+
+
+def dask_graph(deps: Sequence[Sequence[int]]) -> dict[str, tuple[Any, ...]]:
+    """The same graph for Dask: each key calls a trivial function on its dependencies' results."""
+    return {f"t{i}": (_echo, i, *(f"t{d}" for d in ds)) for i, ds in enumerate(deps)}
+
+
+def measure(label: str, run: Callable[[], Any], check: Callable[[Any], None]) -> Clock:
+    """Time one call of ``run`` (after a sync, see ``timed``); ``check`` its result (untimed)."""
+    with timed() as clock:
+        result = run()
+    check(result)
+    print(f"  {label}: {clock.wall:.3f} s wall, {clock.cpu:.3f} s CPU", file=sys.stderr)
+    return clock
+
+
+def _check_dispatch(n: int, trace_root: Path) -> Callable[[Any], None]:
+    def check(result: Any) -> None:
+        if result.status != "success" or result.summary.successful != n:
+            raise SystemExit(f"benchmark run failed: {result.status}, {result.summary}")
+        files = sum(1 for _ in (trace_root / result.dispatch_id).glob("t*.json"))
+        if files != n:
+            raise SystemExit(f"expected {n} task trace files, found {files}")
+    return check
+
+
+def dispatch_tmp(tasks: list[dict[str, Any]], workers: int) -> Clock:
+    with scratch_dir("bench-traces-") as traces:
+        doc = {"tasks": tasks, "config": {"max_workers": workers, "trace_dir": str(traces)}}
+        return measure("dispatch, traces in temp dir", lambda: dispatch(doc), _check_dispatch(len(tasks), traces))
+
+
+def dispatch_default(tasks: list[dict[str, Any]], workers: int) -> Clock:
+    with scratch_dir("bench-cwd-") as cwd, working_directory(cwd):
+        doc = {"tasks": tasks, "config": {"max_workers": workers}}
+        return measure("dispatch, default trace_dir", lambda: dispatch(doc),
+                       _check_dispatch(len(tasks), cwd / "traces"))
+
+
+def validation_only(tasks: list[dict[str, Any]], workers: int) -> Clock:
+    doc = {"tasks": tasks, "config": {"max_workers": workers}}
+
+    def check(plan: Any) -> None:
+        if len(plan.tasks) != len(tasks):
+            raise SystemExit("validation lost tasks")
+
+    return measure("validation only", lambda: build_plan(parse_input(doc)), check)
+
+
+def scheduler_only(tasks: list[dict[str, Any]], workers: int) -> Clock:
+    with scratch_dir("bench-sched-") as scratch:
+        plan = build_plan(parse_input({"tasks": tasks, "config": {"max_workers": workers,
+                                                                  "trace_dir": str(scratch)}}))
+        scheduler = Scheduler(plan, dispatch_id="bench", artifacts_dir=scratch)
+
+        def check(outcomes: Any) -> None:
+            if sum(o.status == "success" for o in outcomes) != len(tasks):
+                raise SystemExit("scheduler-only run failed")
+
+        return measure("scheduler only", lambda: asyncio.run(scheduler.run()), check)
+
+
+def dask_run(deps: list[list[int]], workers: int) -> Clock:
+    import dask.threaded
+
+    graph = dask_graph(deps)
+    keys = list(graph)
+
+    def check(results: Any) -> None:
+        if len(results) != len(keys) or results[-1] != {"message": len(keys) - 1}:
+            raise SystemExit("dask run returned the wrong results")
+
+    return measure("dask threaded get", lambda: dask.threaded.get(graph, keys, num_workers=workers), check)
+
+
+def profile(tasks: list[dict[str, Any]], workers: int, top: int) -> str:
+    """One ``dispatch()`` under cProfile: the top functions by own time and the stage totals."""
+    n = len(tasks)
+    with scratch_dir("bench-profile-") as traces:
+        doc = {"tasks": tasks, "config": {"max_workers": workers, "trace_dir": str(traces)}}
+        os.sync()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        dispatch(doc)
+        profiler.disable()
+    stats = pstats.Stats(profiler)
+    entries: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    total = max((v[3] for k, v in entries.items() if k[2] == "dispatch" and k[0].endswith("dispatcher.py")),
+                default=1.0)
+
+    def where(key: tuple[str, int, str]) -> str:
+        filename, line, func = key
+        if filename == "~":
+            return func
+        return f"{Path(filename).name}:{line} {func}"
+
+    own = sorted(entries.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    own_rows = [[f"`{where(k)}`", f"{v[1]:,}", fmt(v[2] * 1000, 1), fmt(v[2] / total * 100, 1), fmt(v[2] * 1e6 / n)]
+                for k, v in own]
+    stage_rows = []
+    for (suffix, func), label in STAGES:
+        cum = sum(v[3] for k, v in entries.items() if k[0].endswith(suffix) and k[2] == func)
+        calls = sum(v[1] for k, v in entries.items() if k[0].endswith(suffix) and k[2] == func)
+        if calls:
+            stage_rows.append([label, f"{calls:,}", fmt(cum * 1000, 1), fmt(cum / total * 100, 1), fmt(cum * 1e6 / n)])
+    return "\n\n".join([
+        f"### Profile: one dispatch() of {n:,} tasks under cProfile ({total:.2f} s profiled)",
+        "Top functions by own time:",
+        markdown_table(["function", "calls", "own ms", "% of dispatch", "µs/task"], own_rows),
+        "Cumulative time of the main stages (nested: rows overlap):",
+        markdown_table(["stage", "calls", "cum ms", "% of dispatch", "µs/task"], stage_rows),
+    ])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=5, help="max_workers and Dask's num_workers")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true", help="also profile one dispatch() with cProfile")
+    parser.add_argument("--top", type=int, default=15, help="functions shown by --profile")
+    args = parser.parse_args(argv)
+
+    n, workers, repeats = args.tasks, args.workers, args.repeats
+    deps = two_parent_dag(n, args.seed)
+    tasks = benchlib.echo_tasks(deps)
+    runs: list[tuple[str, Callable[[], Clock]]] = [
+        ("`dispatch()`, traces in a temp dir", lambda: dispatch_tmp(tasks, workers)),
+        ("`dispatch()`, default config (`./traces`)", lambda: dispatch_default(tasks, workers)),
+        ("Dask `threaded.get`, same graph", lambda: dask_run(deps, workers)),
+        ("breakdown: validation only (`parse_input` + `build_plan`)", lambda: validation_only(tasks, workers)),
+        ("breakdown: `Scheduler.run` alone, no trace writer", lambda: scheduler_only(tasks, workers)),
+    ]
+    clocks: dict[str, list[Clock]] = {label: [] for label, _ in runs}
+    for _ in range(repeats):  # round robin, so drift (other load, disk writeback) hits every row alike
+        for label, run in runs:
+            clocks[label].append(run())
+    def per_task(values: list[float]) -> str:
+        return fmt(median(values) * 1e6 / n, 1)
+
+    dask_wall = median([c.wall for c in clocks[runs[2][0]]])
+    ours_wall = median([c.wall for c in clocks[runs[0][0]]])
+    table = [
+        [label, per_task([c.wall for c in cs]), per_task([c.cpu for c in cs]),
+         fmt(min(c.wall for c in cs) * 1e6 / n, 1), fmt(median([c.wall for c in cs]) / dask_wall)]
+        for label, cs in clocks.items()
+    ]
+    verdict = "met" if ours_wall <= dask_wall else "NOT met"
+    print(f"## Overhead: {n:,} echo tasks (delay 0), two random earlier dependencies each "
+          f"(seed {args.seed}), {workers} workers, median of {repeats}\n")
+    print(markdown_table(["run", "wall µs/task", "CPU µs/task", "best wall µs/task", "wall ÷ Dask"], table))
+    print(f"\nTarget (ours, traces included, per task <= Dask's): {verdict} "
+          f"({ours_wall * 1e6 / n:.1f} vs {dask_wall * 1e6 / n:.1f} µs/task, ratio {ours_wall / dask_wall:.2f}).")
+    if args.profile:
+        print()
+        print(profile(tasks, workers, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
