@@ -183,7 +183,7 @@ def analyse(
     if depth != "quick":
         hints = index.import_hints()
         graph = index.import_graph() if depth == "deep" else None
-        for file, source in sorted(sources.items()):
+        for _, source in sorted(sources.items()):
             if cancel is not None and cancel.is_set():
                 raise AnalysisCancelled
             ctx = FileContext(source, analyse_scopes(source.tree) if source.tree is not None else None, hints)

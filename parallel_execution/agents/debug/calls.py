@@ -2,8 +2,9 @@
 
 A call's target is resolved statically (:func:`resolve_callee`): a ``def`` or class in scope,
 ``self.method`` / ``cls.method`` inside a class (through bases known to the index), ``Class.method``,
-``module.func`` through an import, or ``from m import f`` through the :class:`Index` (following
-re-exports). Anything else (parameters, attributes of unknown objects, decorated functions) is
+a method of an instance built right there or assigned once from a constructor
+(``shop = Shop(); shop.add(...)``), ``module.func`` through an import, or ``from m import f``
+through the :class:`Index` (following re-exports). Anything else (parameters, attributes of unknown objects, decorated functions) is
 left alone, so every report is one CPython would make at run time.
 
 * ``call-arity``: the call's arguments do not bind (:func:`check_call`, CPython's own message).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import itertools
 
 import networkx as nx
 
@@ -80,6 +82,9 @@ def resolve_callee(ctx: FileContext, index: Index, call: ast.Call) -> tuple[Sign
         if isinstance(target, Signature) and target.kind != "function":
             return None, None, False
     elif isinstance(func, ast.Attribute):
+        instance_of = _instance_class(ctx, index, func.value)
+        if instance_of is not None:  # Shop("a").add(...) or shop = Shop("a"); shop.add(...)
+            return _bound_method(index, instance_of, func.attr)
         owner = func.value
         while isinstance(owner, ast.Attribute):
             owner = owner.value
@@ -92,7 +97,7 @@ def resolve_callee(ctx: FileContext, index: Index, call: ast.Call) -> tuple[Sign
         if binding.kind == "param" and func.value is owner:
             return _method_call(ctx, index, module, binding, func.attr)
         base = _from_binding(ctx, index, module, binding)
-        chain = []
+        chain: list[str] = []
         node: ast.AST = func
         while isinstance(node, ast.Attribute):
             chain.insert(0, node.attr)
@@ -117,6 +122,34 @@ def resolve_callee(ctx: FileContext, index: Index, call: ast.Call) -> tuple[Sign
     return None, None, False
 
 
+def _instance_class(ctx: FileContext, index: Index, expr: ast.AST) -> ClassInfo | None:
+    """The class of ``expr`` when it is a constructor call, or a local assigned once from one."""
+    if isinstance(expr, ast.Name) and ctx.scopes is not None:
+        bindings = ctx.scopes.bindings_for(expr)
+        if not bindings or len(bindings) != 1 or bindings[0].kind != "assign":
+            return None
+        parent = ctx.source.parents.get(bindings[0].node)
+        if not (isinstance(parent, ast.Assign) and len(parent.targets) == 1 and parent.targets[0] is bindings[0].node):
+            return None
+        expr = parent.value
+    if not (isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Name, ast.Attribute))):
+        return None
+    sig, _, _ = resolve_callee(ctx, index, expr)
+    if sig is None or sig.kind not in ("constructor", "object"):
+        return None
+    module = index.module_for(sig.file)
+    return module.classes.get(sig.name) if module is not None else None
+
+
+def _bound_method(index: Index, cls: ClassInfo, attr: str) -> tuple[Signature | None, str | None, bool]:
+    sig, found = index.method(cls, attr)
+    if not found or sig is None:
+        return None, None, False
+    if sig.kind == "staticmethod":
+        return sig, sig.qualname, False
+    return sig.bound(), sig.qualname, True
+
+
 def _method_call(ctx: FileContext, index: Index, module: ModuleInfo | None, binding: Binding,
                  attr: str) -> tuple[Signature | None, str | None, bool]:
     """``self.attr(...)`` / ``cls.attr(...)`` where ``self`` is a method's first parameter."""
@@ -135,14 +168,9 @@ def _method_call(ctx: FileContext, index: Index, module: ModuleInfo | None, bind
     if "staticmethod" in decorators:
         return None, None, False
     sig, found = index.method(cls, attr)
-    if not found or sig is None:
-        return None, None, False
-    is_class_param = "classmethod" in decorators
-    if sig.kind == "staticmethod":
-        return sig, sig.qualname, False
-    if sig.kind == "method" and is_class_param:
+    if found and sig is not None and sig.kind == "method" and "classmethod" in decorators:
         return None, None, False  # cls.method(instance, ...): unusual, not judged
-    return sig.bound(), sig.qualname, True
+    return _bound_method(index, cls, attr)
 
 
 def _arity_fix(ctx: FileContext, call: ast.Call, sig: Signature, problem: ArityProblem) -> Fix:
@@ -186,9 +214,9 @@ def _arity_fix(ctx: FileContext, call: ast.Call, sig: Signature, problem: ArityP
 def _awaited_later(function: ast.AST, name: str, after: int, parents: dict[ast.AST, ast.AST]) -> bool:
     """Whether a stored coroutine is awaited, passed on, returned or stored after line ``after``."""
     for node in ast.walk(function):
-        if isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load) and node.lineno >= after:
-            if not isinstance(parents.get(node), _VALUE_CONTEXTS):
-                return True
+        if (isinstance(node, ast.Name) and node.id == name and isinstance(node.ctx, ast.Load)
+                and node.lineno >= after and not isinstance(parents.get(node), _VALUE_CONTEXTS)):
+            return True
     return False
 
 
@@ -303,7 +331,7 @@ def import_cycles(ctx: FileContext, index: Index, graph: nx.DiGraph) -> list[Fin
     names = [graph.nodes[f]["module"] for f in best]
     first = graph.edges[best[0], best[1]]["edge"]
     links = ", ".join(f"{graph.nodes[a]['module']} line {graph.edges[a, b]['edge'].line}"
-                      for a, b in zip(best, best[1:]))
+                      for a, b in itertools.pairwise(best))
     return [ctx.finding(
         "import-cycle", first.line, f"import cycle: {' -> '.join(names)} (imports at {links})",
         column=first.column, symbol=names[1],

@@ -55,13 +55,14 @@ class FileContext:
 
     def finding(self, rule: str, node: ast.AST | int, message: str, *, symbol: str | None = None,
                 fix: Fix | None = None, column: int | None = None, evidence: str | None = None) -> Finding:
+        """A finding at ``node`` (or a line number); ``column`` is a 0-based offset, stored 1-based."""
         if isinstance(node, int):
             line, end_line, col = node, node, column or 0
         else:
             line = getattr(node, "lineno", 1)
             end_line = getattr(node, "end_lineno", None) or line
             col = getattr(node, "col_offset", 0) if column is None else column
-        return Finding(rule, RULES[rule].severity, self.path, line, col, message,
+        return Finding(rule, RULES[rule].severity, self.path, line, col + 1, message,
                        evidence if evidence is not None else self.source.snippet(line), end_line, symbol,
                        self.source.scope_at(line), fix)
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import ast
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import networkx as nx
 
@@ -105,7 +105,7 @@ def workspace_python_files(root: Path, limit: int) -> tuple[list[Path], bool]:
     return found, False
 
 
-def _top_level(body: list[ast.stmt], type_checking: bool = False):  # type: ignore[no-untyped-def]
+def _top_level(body: list[ast.stmt], type_checking: bool = False) -> Iterator[tuple[ast.stmt, bool]]:
     """Module-level statements, descending into if/try/with blocks but not defs or classes."""
     for statement in body:
         if isinstance(statement, ast.If):
@@ -186,7 +186,7 @@ def _describe(source: SourceFile, name: str, root: Path, is_package: bool) -> Mo
     return info
 
 
-Resolved = Union[Signature, ClassInfo, ModuleInfo, None]
+Resolved = Signature | ClassInfo | ModuleInfo | None
 
 
 class Index:

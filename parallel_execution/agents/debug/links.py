@@ -54,10 +54,10 @@ def _call_name(call: ast.Call) -> str | None:
 def _function_node(tree: ast.Module, line: int, name: str | None) -> ast.AST:
     best: ast.AST = tree
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
-                node.lineno <= line <= (node.end_lineno or node.lineno) and (name is None or node.name == name):
-            if best is tree or node.lineno >= getattr(best, "lineno", 0):
-                best = node
+        if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and node.lineno <= line <= (node.end_lineno or node.lineno) and (name is None or node.name == name)
+                and (best is tree or node.lineno >= getattr(best, "lineno", 0))):
+            best = node
     return best
 
 

@@ -15,12 +15,12 @@ from parallel_execution.agents.debug.rules import Severity
 
 __all__ = [
     "Analysis",
+    "Candidate",
     "Edit",
     "Finding",
     "Fix",
     "Frame",
     "HypothesisCheck",
-    "Candidate",
     "RootCause",
     "TraceError",
     "finding_sort_key",
@@ -53,7 +53,10 @@ class Fix:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """One static-check result. ``symbol`` is the name involved, ``scope`` the enclosing function."""
+    """One static-check result (1-based line and column, like tracebacks and editors).
+
+    ``symbol`` is the name involved, ``scope`` the enclosing function's qualified name.
+    """
 
     rule: str
     severity: Severity

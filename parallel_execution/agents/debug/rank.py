@@ -38,10 +38,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallel_execution.agents.debug.context import import_fix
-from parallel_execution.agents.debug.model import (
-    SEVERITY_ORDER, Candidate, Finding, Fix, HypothesisCheck, RootCause, TraceError,
-)
 from parallel_execution.agents.debug.links import FrameLinks, assigned_name, frame_links
+from parallel_execution.agents.debug.model import (
+    SEVERITY_ORDER,
+    Candidate,
+    Finding,
+    Fix,
+    HypothesisCheck,
+    RootCause,
+    TraceError,
+)
 from parallel_execution.agents.debug.rules import RULES, exception_rules, is_symptom, rules_mentioned
 from parallel_execution.agents.debug.source import SourceFile
 from parallel_execution.agents.debug.tracebacks import quoted_names

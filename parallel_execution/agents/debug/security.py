@@ -85,12 +85,12 @@ def _literal_text(node: ast.AST) -> str | None:
             return None
         return "".join(v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "{}"
                        for v in node.values)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod):
-        if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
-            return node.left.value
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
-        if isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str):
-            return node.func.value.value
+    if (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+            and isinstance(node.left.value, str)):
+        return node.left.value
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant) and isinstance(node.func.value.value, str)):
+        return node.func.value.value
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
         parts: list[ast.AST] = []
         stack: list[ast.AST] = [node]
@@ -164,7 +164,7 @@ def _secret(ctx: FileContext, value: ast.AST, name: str) -> Finding:
         edit = Edit("replace", value.lineno, text.replace(segment, f'os.environ["{env}"]', 1), None)
     return ctx.finding(
         "hardcoded-secret", value, f"hard-coded secret in `{name}`", symbol=name,
-        evidence=_masked(text, value.value), fix=Fix(f"read it from the environment (`os.environ[\"{env}\"]`) "
+        evidence=_masked(text, str(value.value)), fix=Fix(f"read it from the environment (`os.environ[\"{env}\"]`) "
                                                      "or a secrets manager, and rotate the exposed value", edit))
 
 
@@ -178,13 +178,13 @@ def _secrets(ctx: FileContext, node: ast.AST) -> list[Finding]:
             if name is not None:
                 pairs.append((name, node.value))
     elif isinstance(node, ast.Dict):
-        pairs += [(k.value, v) for k, v in zip(node.keys, node.values)
+        pairs += [(k.value, v) for k, v in zip(node.keys, node.values, strict=True)
                   if isinstance(k, ast.Constant) and isinstance(k.value, str)]
     elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         args = node.args
         positional = [*args.posonlyargs, *args.args]
-        pairs += [(a.arg, d) for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults)]
-        pairs += [(a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+        pairs += [(a.arg, d) for a, d in zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True)]
+        pairs += [(a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None]
     elif isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
         left, right = node.left, node.comparators[0]
         for one, other in ((left, right), (right, left)):

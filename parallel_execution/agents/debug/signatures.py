@@ -100,7 +100,7 @@ def signature_of(node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str, fi
         defaults=len(args.defaults),
         vararg=args.vararg.arg if args.vararg else None,
         kwonly=tuple(a.arg for a in args.kwonlyargs),
-        kwonly_required=tuple(a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is None),
+        kwonly_required=tuple(a.arg for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is None),
         kwarg=args.kwarg.arg if args.kwarg else None,
         is_async=isinstance(node, ast.AsyncFunctionDef),
         kind=kind,
@@ -137,7 +137,8 @@ def dataclass_init(node: ast.ClassDef, qualname: str, file: str) -> Signature | 
         value = statement.value
         if isinstance(value, ast.Call) and dotted_name(value.func) in ("field", "dataclasses.field"):
             keywords = {k.arg: k.value for k in value.keywords}
-            if isinstance(keywords.get("init"), ast.Constant) and keywords["init"].value is False:
+            init = keywords.get("init")
+            if isinstance(init, ast.Constant) and init.value is False:
                 continue
             has_default = "default" in keywords or "default_factory" in keywords
         name = statement.target.id
