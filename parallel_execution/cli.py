@@ -25,7 +25,7 @@ import sys
 from typing import Any
 
 from parallel_execution import __version__
-from parallel_execution.dispatcher import DispatchRun
+from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
 from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
@@ -119,7 +119,7 @@ def execute(run: DispatchRun, *, quiet: bool = False) -> int:
             for signum in _SIGNAL_EXIT:
                 loop.remove_signal_handler(signum)
 
-    result = asyncio.run(go())
+    result = run_sync(go())
     for signum in _SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
         signal.signal(signum, lambda n, _frame: os._exit(_SIGNAL_EXIT.get(n, 130)))
     emit(result.model_dump(mode="json"))

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from parallel_execution.agents.base import Services
 from parallel_execution.graph import critical_path
@@ -36,7 +36,30 @@ from parallel_execution.schema import (
 )
 from parallel_execution.traces import TraceWriter
 
-__all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id"]
+__all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id", "run_sync"]
+
+T = TypeVar("T")
+
+
+def run_sync(awaitable: Awaitable[T]) -> T:
+    """``asyncio.run`` for a coroutine with a large result, on a fresh thread if a loop runs here.
+
+    The main task returns nothing: on Python 3.11 ``asyncio.run`` ends with a ``signal.getsignal``
+    whose error message formats ``repr(main_task)`` - result included, seconds for a big dispatch.
+    """
+    box: list[T] = []
+
+    async def main() -> None:
+        box.append(await awaitable)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(main())
+    else:  # a loop runs in this thread (Jupyter): run ours on a fresh thread instead of deadlocking it
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, main()).result()
+    return box[0]
 
 
 def new_dispatch_id() -> str:
@@ -161,15 +184,7 @@ def dispatch(
     observers: Sequence[Observer] = (),
 ) -> DispatchResult:
     """Blocking ``adispatch``; also safe from a thread that already runs an event loop (Jupyter)."""
-    coro_args = (tasks_or_input, config)
-    kwargs = {"allow_commands": allow_commands, "observers": observers}
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(adispatch(*coro_args, **kwargs))
-    # A loop runs in this thread: run ours on a fresh thread instead of deadlocking it.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, adispatch(*coro_args, **kwargs)).result()
+    return run_sync(adispatch(tasks_or_input, config, allow_commands=allow_commands, observers=observers))
 
 
 class ParallelDispatcher:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 __all__ = ["REDACTED", "Redactor", "looks_secret"]
 
 REDACTED = "[REDACTED]"
@@ -37,6 +39,10 @@ class Redactor:
     def __init__(self, secret_values: Iterable[str] = ()) -> None:
         values = sorted({v for v in secret_values if len(v) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+        # The same values as they appear inside serialised JSON strings (escapes applied).
+        encoded = [orjson.dumps(v)[1:-1] for v in values]
+        self._bytes_pattern = re.compile(b"|".join(map(re.escape, encoded))) if encoded else None
+        self._key_cache: dict[Any, bool] = {}
 
     @classmethod
     def for_dispatch(cls, inputs: Iterable[Any], environ: Mapping[str, str] | None = None) -> Redactor:
@@ -47,15 +53,60 @@ class Redactor:
             values.extend(_secret_values(item))
         return cls(values)
 
-    def scrub(self, value: Any, *, env: bool = False) -> Any:
-        """A copy of ``value`` with secrets removed (``value`` itself is not changed)."""
+    def scrub(self, value: Any, *, keys: bool = True) -> Any:
+        """``value`` with secrets removed: a cleaned copy, or ``value`` itself when it holds none.
+
+        Nearly every document holds no secret, so first look cheaply (keys from a cache, known
+        values by one regex over the serialised bytes) and rebuild only when something matches.
+        ``keys=False`` skips the key scan, for documents whose keys are all the runner's own.
+        """
+        if value is None or isinstance(value, (int, float, bool)):
+            return value
+        if keys and self._has_suspect_key(value):
+            return self._scrub(value)
+        if self._bytes_pattern is not None:
+            try:
+                data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+            except TypeError:
+                return self._scrub(value)
+            if self._bytes_pattern.search(data):
+                return self._scrub(value)
+        return value
+
+    def scrub_bytes(self, data: bytes) -> bytes:
+        """Serialised JSON with known secret values replaced (keys are not looked at)."""
+        if self._bytes_pattern is None:
+            return data
+        return self._bytes_pattern.sub(REDACTED.encode(), data)
+
+    def _has_suspect_key(self, value: Any) -> bool:
+        # Plain dict/list checks (not the slower ABCs): documents here come from JSON.
+        stack, cache, containers = [value], self._key_cache, (dict, list, tuple)
+        while stack:
+            item = stack.pop()
+            if type(item) is dict:
+                for key, child in item.items():
+                    suspect = cache.get(key)
+                    if suspect is None:  # the broader env rule: a superset; _scrub applies the exact ones
+                        suspect = cache[key] = isinstance(key, str) and looks_secret(key, env=True)
+                    if suspect:
+                        return True
+                    if type(child) in containers:
+                        stack.append(child)
+            elif type(item) in containers:
+                stack.extend(c for c in item if type(c) in containers)
+            elif isinstance(item, Mapping):  # anything else map-like: take the slow, exact path
+                return True
+        return False
+
+    def _scrub(self, value: Any, *, env: bool = False) -> Any:
         if isinstance(value, str):
             return self._pattern.sub(REDACTED, value) if self._pattern else value
         if isinstance(value, Mapping):
             return {k: REDACTED if isinstance(k, str) and isinstance(v, str) and looks_secret(k, env=env)
-                    else self.scrub(v, env=isinstance(k, str) and k in _ENV_FIELDS) for k, v in value.items()}
+                    else self._scrub(v, env=isinstance(k, str) and k in _ENV_FIELDS) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return [self.scrub(v) for v in value]
+            return [self._scrub(v) for v in value]
         return value
 
     def scrub_file(self, path: str | os.PathLike[str], limit_bytes: int = 64 * 1024 * 1024) -> None:

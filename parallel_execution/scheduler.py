@@ -18,8 +18,9 @@ A task ends ``success``, ``error`` (its agent raised, its input could not be res
 ``skipped`` (a dependency did not succeed, fail_fast, interrupt, budget exhausted) or ``cancelled``
 (stopped while running). Nothing a task does raises out of ``run``. Retries (error/timeout, not for
 non-retryable failures) back off exponentially with jitter. Completions that arrive together are
-recorded together: observers get ``task_finished`` for each, then one ``commit`` (one journal fsync),
-and only then are dependents released - a task counts as done once its record is durable.
+recorded together: observers get ``task_finished`` for each, then one ``commit``, which may return a
+future (the trace writer's fsync); dependents are released only once it resolves - a task counts as
+done once its record is durable. Other work goes on meanwhile.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from parallel_execution.refs import RefError, resolve_refs
 from parallel_execution.schema import TaskStatus
 
 __all__ = ["Attempt", "Observer", "PriorResult", "Scheduler", "TaskOutcome"]
+
+_DURABLE = object()  # inbox marker: some commit future resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +113,7 @@ class Observer(Protocol):
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
     def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
     def task_finished(self, outcome: TaskOutcome) -> None: ...
-    def commit(self) -> None: ...
+    def commit(self) -> asyncio.Future[None] | None: ...
 
 
 @dataclass(slots=True)
@@ -149,7 +152,10 @@ class Scheduler:
         self.outputs: dict[str, Any] = {}
         self.output_digests: dict[str, str] = {}
         self._t0 = time.monotonic()
-        self._finished: asyncio.Queue[TaskOutcome] = asyncio.Queue()
+        # Task coroutines report here; so do commit futures when they resolve (_DURABLE).
+        self._inbox: asyncio.Queue[TaskOutcome | object] = asyncio.Queue()
+        # Recorded batches waiting for their commit, oldest first (commits resolve in order).
+        self._unreleased: deque[tuple[list[TaskOutcome], list[asyncio.Future[None]]]] = deque()
         self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
         self.observer_errors: list[str] = []
 
@@ -171,20 +177,26 @@ class Scheduler:
             if state.waiting[t.index] == 0:
                 heapq.heappush(state.ready, (-t.priority, t.index))
         async with asyncio.TaskGroup() as group:
-            while len(state.outcomes) < len(tasks):
+            while len(state.outcomes) < len(tasks) or self._unreleased:
                 self._start_ready(group)
-                if not state.running:
+                if not state.running and not self._unreleased:
                     break  # nothing runs and nothing can start: the rest is skipped below
-                batch = [await self._finished.get()]
-                while not self._finished.empty():
-                    batch.append(self._finished.get_nowait())
+                items = [await self._inbox.get()]
+                while not self._inbox.empty():
+                    items.append(self._inbox.get_nowait())
+                batch = [item for item in items if isinstance(item, TaskOutcome)]
                 for outcome in batch:
                     state.running.pop(outcome.planned.index, None)
-                self._record(batch)
+                if batch:
+                    self._record(batch)
+                self._release_durable()
         leftover = [t for t in tasks if t.index not in state.outcomes]
         if leftover:
             reason = state.stop_reason or "dependency did not succeed"
             self._record([TaskOutcome(t, "skipped", error=f"skipped: {reason}") for t in leftover])
+        while self._unreleased:  # the last records must be durable before the result is
+            await self._inbox.get()
+            self._release_durable()
         return [state.outcomes[t.index] for t in tasks]
 
     # -- the loop's helpers: the only code that changes _State --------------------------------------
@@ -222,10 +234,11 @@ class Scheduler:
         # A task cancelled before its first step never enters _run_task, so report it here.
         if task.cancelled():
             reason = f"cancelled: {self._state.stop_reason or 'dispatch cancelled'}"
-            self._finished.put_nowait(TaskOutcome(planned, "cancelled", error=reason))
+            self._inbox.put_nowait(TaskOutcome(planned, "cancelled", error=reason))
 
     def _record(self, batch: list[TaskOutcome]) -> None:
-        """Make the batch durable (observers, one commit), then release or skip dependents."""
+        """Hand the batch to the observers and commit; skip dependents of failures at once; release
+        dependents of successes when the commit is durable."""
         state = self._state
         skipped: list[TaskOutcome] = []
         for outcome in batch:
@@ -240,15 +253,30 @@ class Scheduler:
                 skipped.extend(self._skip_dependents(outcome))
         for outcome in batch + skipped:
             self._notify("task_finished", outcome)
-        self._notify("commit")
-        for outcome in batch:
-            if outcome.status == "success":
-                for d in outcome.planned.dependents:
-                    state.waiting[d] -= 1
-                    if state.waiting[d] == 0 and d not in state.outcomes:
-                        heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
-            elif self.plan.config.fail_fast and outcome.status in ("error", "timeout"):
-                self.stop(f"fail_fast: task {outcome.task_id!r} ended {outcome.status}")
+        pending = [f for f in self._notify("commit") if isinstance(f, asyncio.Future) and not f.done()]
+        for future in pending:
+            future.add_done_callback(lambda _f: self._inbox.put_nowait(_DURABLE))
+        self._unreleased.append((batch, pending))
+        self._release_durable()
+        if self.plan.config.fail_fast:
+            for outcome in batch:
+                if outcome.status in ("error", "timeout"):
+                    self.stop(f"fail_fast: task {outcome.task_id!r} ended {outcome.status}")
+
+    def _release_durable(self) -> None:
+        """Release the dependents of the recorded batches whose commits have resolved."""
+        state = self._state
+        while self._unreleased and all(f.done() for f in self._unreleased[0][1]):
+            batch, futures = self._unreleased.popleft()
+            for future in futures:
+                if not future.cancelled() and future.exception() is not None:
+                    self.observer_errors.append(f"commit: {future.exception()}")
+            for outcome in batch:
+                if outcome.status == "success":
+                    for d in outcome.planned.dependents:
+                        state.waiting[d] -= 1
+                        if state.waiting[d] == 0 and d not in state.outcomes:
+                            heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
 
     def _skip_dependents(self, failed: TaskOutcome) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks
@@ -268,15 +296,17 @@ class Scheduler:
             queue.extend((d, tasks[i].task_id) for d in tasks[i].dependents)
         return skipped
 
-    def _notify(self, hook: str, *args: Any) -> None:
+    def _notify(self, hook: str, *args: Any) -> list[Any]:
+        returned = []
         for observer in self.observers:
             method = getattr(observer, hook, None)
             if method is None:
                 continue
             try:
-                method(*args)
+                returned.append(method(*args))
             except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
                 self.observer_errors.append(f"{type(observer).__name__}.{hook}: {exc}")
+        return returned
 
     # -- one task: runs as its own asyncio task, reports through the queue -------------------------
 
@@ -293,7 +323,7 @@ class Scheduler:
         except Exception as exc:  # a bug in our own code: still a value, with the evidence
             outcome.status, outcome.error = "error", f"internal error: {exc!r}"
         outcome.finished_ms = self.now_ms()
-        self._finished.put_nowait(outcome)
+        self._inbox.put_nowait(outcome)
 
     async def _attempts(self, planned: PlannedTask, outcome: TaskOutcome) -> None:
         task = planned.task

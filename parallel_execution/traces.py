@@ -12,17 +12,27 @@ Every document carries ``schema_version`` and ``dispatch_id``. All files are wri
 the index is written when the dispatch starts (status ``running``) and replaced at its end, so a
 crashed run still leaves an index and a journal behind to resume from. A trace that cannot be written
 (full disk, no permission) is recorded in ``errors``; the run and its stdout result go on.
+
+Durability without stalling the event loop: the loop only serialises documents; a writer thread
+writes the task files, appends the journal lines and fsyncs the journal once per batch it drains
+(group commit: every line written while one fsync runs is covered by the next). ``commit`` returns a
+future that resolves when everything handed over before it is on disk; the scheduler releases a
+task's dependents only then, so a task counts as done once its trace and journal line are durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import queue
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from parallel_execution.digests import input_digest
-from parallel_execution.fsio import atomic_write_json, dumps_json
+from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 from parallel_execution.planner import ValidatedPlan
 from parallel_execution.redact import Redactor
 from parallel_execution.scheduler import TaskOutcome
@@ -52,9 +62,8 @@ class TraceWriter:
         self.index_file = index_path(self.trace_dir, dispatch_id)
         self.started_at = datetime.now(UTC)
         self.errors: list[str] = []
-        self._journal: BinaryIO | None = None
-        self._pending_journal: list[bytes] = []
-        self._written: dict[str, str] = {}  # task_id -> trace file
+        self._writer: _DurableWriter | None = None
+        self._written: dict[str, str] = {}  # task_id -> trace file, filled by the writer thread
         self.index_written = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -64,7 +73,7 @@ class TraceWriter:
         try:
             self.trace_dir.mkdir(parents=True, exist_ok=True)
             self.task_dir.mkdir(mode=0o755)
-            self._journal = open(self.task_dir / JOURNAL_NAME, "ab")  # noqa: SIM115 (kept open)
+            self._writer = _DurableWriter(self.task_dir / JOURNAL_NAME, self._fail)
             atomic_write_json(self.task_dir / INPUT_NAME, self.redactor.scrub({
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
                 "config": self.plan.config.model_dump(mode="json"), "user_prompt": self.plan.user_prompt,
@@ -79,18 +88,23 @@ class TraceWriter:
         return self._written.get(task_id)
 
     def finish(self, result: DispatchResult) -> None:
+        self.close()
         self._write_index(status=result.status, result=result)
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+
+    def close(self) -> None:
+        """Wait for every queued write; idempotent."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     # -- observer hooks ----------------------------------------------------------------------------
 
     def task_finished(self, outcome: TaskOutcome) -> None:
-        if self._journal is None:
+        if self._writer is None:
             return
         path = self.task_dir / f"{outcome.task_id}.json"
         task = outcome.planned.task
+        scrub = self.redactor.scrub  # user-supplied parts; the rest has only our own keys
         document = {
             "schema_version": SCHEMA_VERSION,
             "dispatch_id": self.dispatch_id,
@@ -101,9 +115,9 @@ class TraceWriter:
             "status": outcome.status,
             "error": outcome.error,
             "resumed": outcome.resumed,
-            "input_data": task.input_data,
-            "resolved_input": outcome.resolved_input,
-            "output": outcome.output,
+            "input_data": scrub(task.input_data),
+            "resolved_input": scrub(outcome.resolved_input),
+            "output": scrub(outcome.output),
             "attempts": [a.to_json() for a in outcome.attempts],
             "started_ms": outcome.started_ms,
             "finished_ms": outcome.finished_ms,
@@ -112,30 +126,19 @@ class TraceWriter:
             "timeout_seconds": outcome.planned.timeout_seconds,
             "trace_index": str(self.index_file),
         }
-        try:
-            atomic_write_json(path, self.redactor.scrub(document))
-        except OSError as exc:
-            self._fail(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
-            return
-        self._written[task.task_id] = str(path)
-        self._pending_journal.append(dumps_json({
+        journal_line = dumps_json({
             "v": SCHEMA_VERSION, "task_id": task.task_id, "status": outcome.status,
             "input_digest": input_digest(task), "deps_digest": outcome.deps_digest,
             "output_digest": outcome.output_digest, "attempts": len(outcome.attempts),
             "finished_ms": outcome.finished_ms,
-        }) + b"\n")
+        }) + b"\n"
+        # Known secret values can still hide in errors and events: one byte-level pass catches them.
+        data = self.redactor.scrub_bytes(dumps_json(document, indent=True)) + b"\n"
+        self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)))
 
-    def commit(self) -> None:
-        """Append the batch's journal lines and fsync once (group commit)."""
-        if not self._pending_journal or self._journal is None:
-            return
-        lines, self._pending_journal = b"".join(self._pending_journal), []
-        try:
-            self._journal.write(lines)
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
-        except OSError as exc:
-            self._fail(f"cannot append to the journal: {exc.strerror or exc}")
+    def commit(self) -> asyncio.Future[None] | None:
+        """A future that resolves once everything submitted so far is durable (None: nothing to wait for)."""
+        return self._writer.barrier() if self._writer is not None else None
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -173,7 +176,80 @@ class TraceWriter:
             "tasks": tasks,
         }
         try:
-            atomic_write_json(self.index_file, self.redactor.scrub(document))
+            # Index keys are all ours; user text (errors, prompt, config) is scrubbed for secret values.
+            atomic_write_json(self.index_file, self.redactor.scrub(document, keys=False))
             self.index_written = True
         except OSError as exc:
             self._fail(f"cannot write the trace index {str(self.index_file)!r}: {exc.strerror or exc}")
+
+
+class _DurableWriter:
+    """A thread that writes trace files, appends journal lines and fsyncs once per drained batch.
+
+    A task's journal line is appended only after its trace file is in place, so a journal line
+    always points at a complete trace.
+    """
+
+    def __init__(self, journal: Path, on_error: Callable[[str], None]) -> None:
+        self._file = open(journal, "ab")  # noqa: SIM115 (owned by the thread until close)
+        self._on_error = on_error
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, path: Path, data: bytes, journal_line: bytes, written: Callable[[], None]) -> None:
+        self._queue.put((path, data, journal_line, written))
+
+    def barrier(self) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._queue.put((loop, future))
+        return future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._file.close()
+
+    def _work(self) -> None:
+        running = True
+        while running:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            lines, barriers = [], []
+            for item in items:
+                if item is None:
+                    running = False
+                elif len(item) == 2:
+                    barriers.append(item)
+                else:
+                    path, data, journal_line, written = item
+                    try:
+                        atomic_write_bytes(path, data)
+                    except OSError as exc:
+                        self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
+                        continue
+                    written()
+                    lines.append(journal_line)
+            try:
+                if lines:
+                    self._file.write(b"".join(lines))
+                    self._file.flush()
+                if barriers:  # lines without a barrier are covered by the next batch's fsync
+                    os.fsync(self._file.fileno())
+            except OSError as exc:
+                self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+            for loop, future in barriers:
+                try:
+                    loop.call_soon_threadsafe(_resolve, future)
+                except RuntimeError:  # the loop is gone (interrupted at exit): nobody waits
+                    pass
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
