@@ -593,3 +593,29 @@ def test_coder_contract_agrees_with_the_runner_coder_output(tmp_path: Path) -> N
     produced = leaf_types(output)
     assert {p: k for p, k in leaf_types(promised).items() if p in produced and produced[p] != k} == {}
     assert output["generated_file"] == str((tmp_path / "nodes" / "node_audit_writer_effect.py").resolve())
+
+
+def documented_agent_inputs() -> dict[str, dict[str, set[str] | None]]:
+    """``agent -> {field: allowed values or None}`` from the dispatcher's "Agents:" paragraph."""
+    _, body = split_frontmatter(AGENTS_DIR / "agent-parallel-dispatcher.md")
+    paragraph = " ".join(re.search(r"^Agents: (.*?)\n\n", body, re.MULTILINE | re.DOTALL).group(1).split())  # type: ignore[union-attr]
+    documented = {}
+    for segment in paragraph.split(";"):
+        match = re.match(r"\s*`(\w+)` \((.*?)\)", segment)
+        assert match, f"cannot read agent segment {segment!r}"
+        fields = re.findall(r"`(\w+)`(?: ([\w|]+\|[\w|]+))?", match.group(2))
+        documented[match.group(1)] = {name: set(values.split("|")) if values else None for name, values in fields}
+    return documented
+
+
+def test_dispatcher_documents_real_agent_input_fields() -> None:
+    from parallel_execution.agents.registry import load_agent
+
+    documented = documented_agent_inputs()
+    assert set(documented) == {"coder", "debug", "command", "claude", "echo"}
+    for agent, fields in documented.items():
+        properties = load_agent(agent).Input.model_json_schema()["properties"]
+        assert set(fields) <= set(properties), f"{agent}: unknown fields {set(fields) - set(properties)}"
+        for name, values in fields.items():
+            if values is not None:
+                assert values == set(properties[name]["enum"]), f"{agent}.{name}"
