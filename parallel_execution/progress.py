@@ -195,27 +195,34 @@ class _Tally:
                 f"{c['cancelled']} cancelled of {self.total} in {self.clock.now_ms() / 1000:.2f} s{cost}")
 
 
+class _Hooks:
+    """Every ``Observer`` hook as a no-op; the displays override the ones they use."""
+
+    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None: ...
+    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
+    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
+    def task_finished(self, outcome: TaskOutcome) -> None: ...
+    def commit(self) -> None: ...
+
+
 def _at(ms: float | None) -> str:
     return f"[{(ms or 0.0) / 1000:8.2f}s]"
 
 
-class PlainProgress:
+class PlainProgress(_Hooks):
     """One line per task start and end, then a summary line: for logs, CI and Claude's Bash tool."""
 
-    def __init__(self, stream: TextIO, plan: ValidatedPlan | int) -> None:
+    def __init__(self, stream: TextIO, plan: ValidatedPlan) -> None:
         self.stream = stream
-        self.tally = _Tally(plan) if isinstance(plan, ValidatedPlan) else None
-        self.total = self.tally.total if self.tally else int(plan)
-        self.done = 0
+        self.tally = _Tally(plan)
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
 
     def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
-        if self.tally:
-            self.tally.clock.anchor(at_ms)
-            self.tally.started(planned, attempt, at_ms)
+        self.tally.clock.anchor(at_ms)
+        self.tally.started(planned, attempt, at_ms)
         again = f" (attempt {attempt})" if attempt > 1 else ""
         self._line(f"{_at(at_ms)} start    {planned.task_id} ({planned.task.agent}){again}")
 
@@ -223,25 +230,23 @@ class PlainProgress:
         self._line(f"           retry    {planned.task_id} in {delay:.1f}s: {error}")
 
     def task_finished(self, outcome: TaskOutcome) -> None:
-        self.done += 1
+        tally = self.tally
+        tally.clock.anchor(outcome.finished_ms)
+        tally.finished_task(outcome)
+        at = outcome.finished_ms if outcome.finished_ms is not None else tally.clock.now_ms()
         detail = f" - {outcome.error}" if outcome.error and outcome.status != "success" else ""
         cost = f" ${outcome.cost_usd:.4f}" if outcome.cost_usd else ""
         resumed = " (resumed)" if outcome.resumed else ""
-        at = outcome.finished_ms if outcome.finished_ms is not None or not self.tally else self.tally.clock.now_ms()
         self._line(f"{_at(at)} {_MARK[outcome.status]:<8} {outcome.task_id}{resumed} "
-                   f"({outcome.execution_time_ms:.0f} ms{cost}) [{self.done}/{self.total}]{detail}")
-        if self.tally:
-            self.tally.clock.anchor(outcome.finished_ms)
-            self.tally.finished_task(outcome)
-            if self.tally.done:
-                self._line(self.tally.summary_line())
+                   f"({outcome.execution_time_ms:.0f} ms{cost}) [{tally.finished}/{tally.total}]{detail}")
+        if tally.done:
+            self._line(tally.summary_line())
 
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
-        if self.tally:
-            self.tally.event(planned, kind, record)
+        self.tally.event(planned, kind, record)
 
 
-class QuietProgress:
+class QuietProgress(_Hooks):
     """``--quiet``: a line for each task that failed or timed out, nothing else."""
 
     def __init__(self, stream: TextIO, plan: ValidatedPlan) -> None:
@@ -253,7 +258,7 @@ class QuietProgress:
             self.stream.flush()
 
 
-class LiveProgress:
+class LiveProgress(_Hooks):
     """A rich live view on stderr; started by the first hook, stopped by the last task's end."""
 
     MAX_ROWS = 15  # running tasks shown; the rest are counted
@@ -341,7 +346,7 @@ class LiveProgress:
         self._end_if_done()
 
 
-class EventLog:
+class EventLog(_Hooks):
     """``--events FILE``: one JSON object per line, flushed per line, closed after the last task."""
 
     def __init__(self, stream: IO[bytes], plan: ValidatedPlan) -> None:

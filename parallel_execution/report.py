@@ -220,7 +220,7 @@ def _failures_md(record: DispatchRecord) -> list[str]:
                   f"{_short(t.get('error') or 'no error message', 600)}"]
         last = (trace.get("attempts") or [{}])[-1]
         detail = last.get("traceback")
-        output = trace.get("output") if isinstance(trace.get("output"), dict) else {}
+        output: dict[str, Any] = trace["output"] if isinstance(trace.get("output"), dict) else {}
         if not detail and output.get("stderr_tail"):
             detail = output["stderr_tail"]
         if detail:
@@ -260,7 +260,7 @@ def chrome_trace(record: DispatchRecord) -> dict[str, Any]:
                     events.append({"ph": "i", "s": "t", "pid": 1, "tid": tid, "name": str(ev.get("event")),
                                    "ts": round((s["start"] + ev["t_ms"]) * 1000, 1), "args": ev})
     return {"traceEvents": events, "displayTimeUnit": "ms",
-            "metadata": {"dispatch_id": record.dispatch_id, "status": record.status}}
+            "otherData": {"dispatch_id": record.dispatch_id, "status": record.status}}
 
 
 # -- html --------------------------------------------------------------------------------------------

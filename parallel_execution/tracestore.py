@@ -236,7 +236,7 @@ def list_dispatches(trace_dir: str | os.PathLike[str] = "./traces", limit: int |
     Only indexes are read (no task traces), so this stays fast on a large trace folder. An index
     that cannot be read is listed with ``status: "unreadable"`` and the reason, not skipped.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in _newest_first(_index_files(Path(trace_dir)))[:limit]:
         try:
             index = _check_index(read_json(path), path)

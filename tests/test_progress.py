@@ -59,7 +59,7 @@ def test_quiet_prints_only_the_failures(tmp_path):
 
 
 def test_events_file_has_every_lifecycle_event_with_times(tmp_path):
-    code, result, err = run_cli(tmp_path, "--quiet", "--events", "logs/events.jsonl")
+    code, result, _ = run_cli(tmp_path, "--quiet", "--events", "logs/events.jsonl")
     assert code == 1 and result["summary"]["total_tasks"] == 5
     events = [orjson.loads(line) for line in (tmp_path / "logs" / "events.jsonl").read_bytes().splitlines()]
     assert all({"t_ms", "task_id", "event"} <= set(e) for e in events)
@@ -189,7 +189,7 @@ def test_live_view_renders_counts_running_tasks_last_event_and_cost(plan):
 def test_plain_progress_uses_the_dispatch_clock_for_tasks_skipped_without_times(plan):
     stream = io.StringIO()
     plain = PlainProgress(stream, plan)
-    fetch, parse, ask, merge = plan.tasks
+    fetch, parse, _, _ = plan.tasks
     plain.task_started(fetch, 1, 5000.0)  # anchors the clock: the dispatch began 5 s ago
     plain.task_finished(TaskOutcome(parse, "skipped", error="skipped: fail_fast"))
     assert float(stream.getvalue().splitlines()[-1].split("s]")[0].strip("[ ")) >= 5.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -88,7 +89,7 @@ def test_lanes_of_a_real_run_never_overlap_nor_exceed_max_workers(record):
     assert set(lanes.values()) <= {0, 1} and set(lanes) == {"gen", "flaky", "build", "docs"}
     for lane in set(lanes.values()):
         spans = sorted((t["started_ms"], t["finished_ms"]) for t in record.tasks if lanes.get(t["task_id"]) == lane)
-        assert all(end <= start for (_, end), (start, _) in zip(spans, spans[1:]))
+        assert all(end <= start for (_, end), (start, _) in itertools.pairwise(spans))
 
 
 def test_markdown_digest(record):
@@ -155,7 +156,7 @@ def test_html_is_self_contained_with_a_bar_per_attempt(record):
 
 def test_chrome_trace_has_a_complete_event_per_attempt_on_its_worker_slot(record):
     trace = orjson.loads(orjson.dumps(chrome_trace(record)))
-    assert trace["displayTimeUnit"] == "ms"
+    assert trace["displayTimeUnit"] == "ms" and trace["otherData"]["dispatch_id"] == record.dispatch_id
     events = trace["traceEvents"]
     lanes = assign_lanes(record)
     complete = [e for e in events if e["ph"] == "X"]
