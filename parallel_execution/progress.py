@@ -51,7 +51,7 @@ __all__ = [
 
 _MARK = {"success": "ok", "error": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped", "cancelled": "cancelled"}
 _FAILED = ("error", "timeout")
-_COST_KEYS = ("total_cost_usd", "cost_usd")  # agent event fields that report spend so far
+_COST_KEYS = ("total_cost_usd", "cost_usd")  # agent event fields that report spend
 
 
 def add_progress_options(parser: argparse.ArgumentParser) -> None:
@@ -166,9 +166,9 @@ class _Tally:
             running = self.running.get(planned.task_id)
             if running is not None:
                 running.last_event = kind
-            for key in _COST_KEYS:
+            for key in _COST_KEYS:  # each event reports one session's spend (claude_session)
                 if isinstance(record.get(key), (int, float)):
-                    self.live_cost[planned.task_id] = float(record[key])
+                    self.live_cost[planned.task_id] = self.live_cost.get(planned.task_id, 0.0) + float(record[key])
                     break
 
     def retrying(self, planned: PlannedTask, attempt: int, delay: float) -> None:

@@ -165,7 +165,8 @@ def test_live_view_renders_counts_running_tasks_last_event_and_cost(plan):
     fetch, parse, ask, merge = plan.tasks
     live.task_started(fetch, 1, 0.0)
     live.task_started(ask, 1, 0.0)
-    live.task_event(ask, "tool_use", {"t_ms": 5.0, "event": "tool_use", "total_cost_usd": 0.25})
+    live.task_event(ask, "claude_session", {"t_ms": 5.0, "event": "claude_session", "total_cost_usd": 0.25})
+    live.task_event(ask, "tool_use", {"t_ms": 6.0, "event": "tool_use", "cost_usd": 0.125})
     live.task_finished(outcome(fetch, "success", 0.0, 10.0))
     live.task_started(parse, 1, 11.0)
     live.task_retrying(parse, 2, 1.5, "flaky")
@@ -173,7 +174,7 @@ def test_live_view_renders_counts_running_tasks_last_event_and_cost(plan):
     view.print(live.render())
     text = view.file.getvalue()
     assert "1/4 done" in text and "ok 1" in text and "running 2" in text and "queued 1" in text
-    assert "$0.2500" in text  # a running model task's spend, from its events
+    assert "$0.3750" in text  # a running model task's spend so far, summed from its events
     rows = {line.split()[1]: line for line in text.splitlines() if line.strip().startswith("⟳")}
     assert set(rows) == {"ask", "parse"} and "tool_use" in rows["ask"] and "retry 2 in 1.5s" in rows["parse"]
     assert live.live.is_started
