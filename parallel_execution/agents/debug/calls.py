@@ -266,7 +266,7 @@ def call_checks(ctx: FileContext, index: Index) -> list[Finding]:
     found: list[Finding] = []
     if ctx.source.tree is None or ctx.scopes is None:
         return found
-    for call in ast.walk(ctx.source.tree):
+    for call in ctx.source.nodes:
         if not isinstance(call, ast.Call):
             continue
         sig, display, implicit = resolve_callee(ctx, index, call)

@@ -1,16 +1,22 @@
 """Per-file static checks: syntax, names and imports, async misuse, error handling, defaults.
 
-Each rule family is one small function taking a :class:`FileContext` (the parsed source, its
-resolved scopes and an ``import_hints`` table) and returning findings. The context also offers
-``qualified(expr)``: the dotted name a call really refers to after imports (``sp.run`` ->
-``subprocess.run``, ``sleep`` -> ``time.sleep``; ``None`` if the name is a local variable), so
-rules match APIs rather than spellings. Security rules live in ``security``, rules that need
-other modules (call arity, missing await, imports, cycles) in ``calls``.
+Each rule family is one small function taking a :class:`FileContext` (see ``context``: the
+parsed source, its resolved scopes, the project's ``import_hints``, and ``qualified(expr)`` for
+matching APIs through imports) and returning findings; :data:`FAMILIES` lists them and
+:func:`check_file` runs them all. Security rules live in ``security``; rules that need other
+modules (call arity, missing await, imports, cycles) in ``calls``.
 
-An undefined name becomes ``missing-import`` when an import for it is known (another analysed file
-imports it, it is a standard-library module, or a common standard-library member such as
-``Path``), with the import statement as a mechanical fix; otherwise ``undefined-name`` with a
-"did you mean" suggestion from the names visible at that point.
+* ``syntax-error``: the parser's error, the symbol table's (via ``source``), and what only the
+  compiler rejects: ``await``/``async for``/``async with`` outside ``async def``, ``return``/``yield``
+  outside a function, ``break``/``continue`` outside a loop.
+* An undefined name becomes ``missing-import`` when an import for it is known (another analysed
+  file imports it, it is a standard-library module, or a common standard-library member such as
+  ``Path``), with the import statement as a mechanical fix; otherwise ``undefined-name`` with a
+  "did you mean" from the names visible there. ``unused-import`` skips ``__init__.py``, ``__all__``,
+  ``import x as x`` and availability probes (``try: import x except ImportError``).
+* ``blocking-call-in-async`` (``time.sleep``, ``requests.*``, ``subprocess.run`` ... directly in an
+  ``async def`` body), ``bare-except``, ``swallowed-exception`` (``except Exception: pass``),
+  ``mutable-default``, ``none-comparison``.
 """
 
 from __future__ import annotations
@@ -66,41 +72,39 @@ def syntax(ctx: FileContext) -> list[Finding]:
                         fix=Fix(f"fix the syntax at line {line}: {error.msg}"))]
 
 
+_MISPLACED = (ast.Await, ast.AsyncFor, ast.AsyncWith, ast.Return, ast.Yield, ast.YieldFrom, ast.Break, ast.Continue)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
 def _misplaced(ctx: FileContext) -> list[Finding]:
     """Statements the parser accepts but the compiler rejects (``await`` outside ``async def``)."""
     found: list[Finding] = []
-    tree = ctx.source.tree
-    if tree is None:
-        return found
-
-    def walk(node: ast.AST, function: ast.AST | None, loop: bool) -> None:
-        for child in ast.iter_child_nodes(node):
-            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-                walk(child, child, False)
-                continue
-            if isinstance(child, ast.ClassDef):
-                walk(child, None, False)
-                continue
-            is_async = isinstance(function, ast.AsyncFunctionDef)
-            if isinstance(child, (ast.Await, ast.AsyncFor, ast.AsyncWith)) and not is_async:
-                what = {"Await": "'await'", "AsyncFor": "'async for'", "AsyncWith": "'async with'"}[
-                    type(child).__name__]
-                where = "outside function" if function is None else "outside async function"
-                fix = None
-                if isinstance(function, ast.FunctionDef):
-                    fix = Fix(f"declare `{function.name}` with `async def`",
-                              replace_in_line(ctx.source, function.lineno, "def ", "async def "))
-                found.append(ctx.finding("syntax-error", child, f"SyntaxError: {what} {where}", fix=fix))
-            elif isinstance(child, (ast.Return, ast.Yield, ast.YieldFrom)) and function is None:
-                word = "return" if isinstance(child, ast.Return) else "yield"
-                found.append(ctx.finding("syntax-error", child, f"SyntaxError: '{word}' outside function"))
-            elif isinstance(child, (ast.Break, ast.Continue)) and not loop:
-                word = "break" if isinstance(child, ast.Break) else "continue"
-                found.append(ctx.finding("syntax-error", child, f"SyntaxError: '{word}' outside loop"))
-            in_loop = loop or isinstance(child, (ast.For, ast.AsyncFor, ast.While))
-            walk(child, function, in_loop if not isinstance(child, ast.ClassDef) else False)
-
-    walk(tree, None, False)
+    parents = ctx.source.parents
+    for node in ctx.source.nodes:
+        if not isinstance(node, _MISPLACED):
+            continue
+        function: ast.AST | None = None
+        loop = False
+        current = parents.get(node)
+        while current is not None and not isinstance(current, (*_FUNCTIONS, ast.ClassDef)):
+            loop |= isinstance(current, (ast.For, ast.AsyncFor, ast.While))
+            current = parents.get(current)
+        if isinstance(current, _FUNCTIONS):
+            function = current
+        if isinstance(node, (ast.Await, ast.AsyncFor, ast.AsyncWith)) and not isinstance(function, ast.AsyncFunctionDef):
+            what = {"Await": "'await'", "AsyncFor": "'async for'", "AsyncWith": "'async with'"}[type(node).__name__]
+            where = "outside function" if function is None else "outside async function"
+            fix = None
+            if isinstance(function, ast.FunctionDef):
+                fix = Fix(f"declare `{function.name}` with `async def`",
+                          replace_in_line(ctx.source, function.lineno, "def ", "async def "))
+            found.append(ctx.finding("syntax-error", node, f"SyntaxError: {what} {where}", fix=fix))
+        elif isinstance(node, (ast.Return, ast.Yield, ast.YieldFrom)) and function is None:
+            word = "return" if isinstance(node, ast.Return) else "yield"
+            found.append(ctx.finding("syntax-error", node, f"SyntaxError: '{word}' outside function"))
+        elif isinstance(node, (ast.Break, ast.Continue)) and not loop:
+            word = "break" if isinstance(node, ast.Break) else "continue"
+            found.append(ctx.finding("syntax-error", node, f"SyntaxError: '{word}' outside loop"))
     return found
 
 
@@ -159,8 +163,8 @@ def names(ctx: FileContext) -> list[Finding]:
     return found
 
 
-def _functions(tree: ast.AST) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+def _functions(ctx: FileContext) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    return [n for n in ctx.source.nodes if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
 def _own_nodes(function: ast.AST) -> list[ast.AST]:
@@ -180,7 +184,7 @@ def blocking(ctx: FileContext) -> list[Finding]:
     found: list[Finding] = []
     if ctx.source.tree is None:
         return found
-    for function in _functions(ctx.source.tree):
+    for function in _functions(ctx):
         if not isinstance(function, ast.AsyncFunctionDef):
             continue
         for node in _own_nodes(function):
@@ -216,7 +220,7 @@ def exceptions(ctx: FileContext) -> list[Finding]:
     found: list[Finding] = []
     if ctx.source.tree is None:
         return found
-    for node in ast.walk(ctx.source.tree):
+    for node in ctx.source.nodes:
         if not isinstance(node, ast.ExceptHandler):
             continue
         swallowed = _trivial(node.body) or all(
@@ -239,7 +243,7 @@ def defaults(ctx: FileContext) -> list[Finding]:
     found: list[Finding] = []
     if ctx.source.tree is None:
         return found
-    for function in _functions(ctx.source.tree):
+    for function in _functions(ctx):
         args = function.args
         positional = [*args.posonlyargs, *args.args]
         pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults, strict=True))
@@ -269,7 +273,7 @@ def none_comparisons(ctx: FileContext) -> list[Finding]:
     found: list[Finding] = []
     if ctx.source.tree is None:
         return found
-    for node in ast.walk(ctx.source.tree):
+    for node in ctx.source.nodes:
         if not isinstance(node, ast.Compare):
             continue
         operands = [node.left, *node.comparators]

@@ -204,7 +204,7 @@ def security(ctx: FileContext) -> list[Finding]:
         return found
     parents = ctx.source.parents
     seen_secrets: set[tuple[int, int]] = set()
-    for node in ast.walk(tree):
+    for node in ctx.source.nodes:
         if isinstance(node, ast.Call):
             found += _calls(ctx, node)
         for item in _secrets(ctx, node):

@@ -7,7 +7,7 @@ does not parse is still a :class:`SourceFile` (``tree`` is ``None`` and ``error`
 compiler's symbol table reports (``nonlocal`` at module level, duplicate arguments) are found
 with :mod:`symtable`, which, unlike ``compile``, never prints warnings.
 
-Helpers: ``parents`` (child -> parent node map, built lazily), ``scope_at(line)`` (qualified name
+Helpers: ``nodes`` (every node, walked once) and ``parents`` (child -> parent), ``scope_at(line)`` (qualified name
 of the innermost function containing a line) and ``snippet(line)`` for evidence.
 """
 
@@ -33,6 +33,7 @@ class SourceFile:
     lines: list[str]
     tree: ast.Module | None
     error: SyntaxError | None = None
+    _nodes: list[ast.AST] | None = field(default=None, repr=False)
     _parents: dict[ast.AST, ast.AST] | None = field(default=None, repr=False)
     _functions: list[tuple[int, int, str]] | None = field(default=None, repr=False)
 
@@ -44,13 +45,24 @@ class SourceFile:
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
     @property
-    def parents(self) -> dict[ast.AST, ast.AST]:
-        if self._parents is None:
-            self._parents = {}
+    def nodes(self) -> list[ast.AST]:
+        """Every node of the tree, breadth first (walked once, shared by all checks)."""
+        if self._nodes is None:
+            self._nodes, self._parents = [], {}
             if self.tree is not None:
-                for node in ast.walk(self.tree):
+                queue: list[ast.AST] = [self.tree]
+                for node in queue:  # the list grows while it is read: a breadth-first walk
                     for child in ast.iter_child_nodes(node):
                         self._parents[child] = node
+                        queue.append(child)
+                self._nodes = queue
+        return self._nodes
+
+    @property
+    def parents(self) -> dict[ast.AST, ast.AST]:
+        if self._parents is None:
+            self.nodes  # noqa: B018 - builds both
+        assert self._parents is not None
         return self._parents
 
     def functions(self) -> list[tuple[int, int, str]]:
