@@ -49,9 +49,9 @@ class GraphFacts:
 
 
 def _id_and_deps(task: Any) -> tuple[str, list[str]]:
-    if isinstance(task, Mapping):
+    if type(task) is dict or isinstance(task, Mapping):  # plain dicts first: ABC checks are slow
         return str(task.get("task_id")), [str(d) for d in task.get("dependencies") or []]
-    return task.task_id, list(task.dependencies)
+    return task.task_id, task.dependencies
 
 
 def check_graph(tasks: Sequence[Any]) -> GraphFacts:
