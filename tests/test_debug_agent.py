@@ -293,3 +293,20 @@ def test_example_04_parallel_security_reviews_through_the_runner(tmp_path: Path)
         assert rule in authorization
     assert summary["authorization"]["hypothesis"] == summary["sessions"]["hypothesis"] == "supported"
     assert "s3cr3t-session-signing-key" not in json.dumps(result)
+
+
+def test_hostile_inputs_are_survived(tmp_path: Path) -> None:
+    (tmp_path / "deep.py").write_text("x = " + " + ".join(["a"] * 20000) + "\n")
+    (tmp_path / "latin.py").write_bytes('# -*- coding: latin-1 -*-\nname = "caf\xe9"\n'.encode("latin-1"))
+    (tmp_path / "binary.py").write_bytes(b'x = "\xff\xfe"\n')
+    (tmp_path / "nul.py").write_bytes(b"x = 1\0\n")
+    recursion = "Traceback (most recent call last):\n" + '  File "r.py", line 2, in f\n    return f()\n' * 5000 \
+        + "RecursionError: maximum recursion depth exceeded\n"
+    out = run_agent(tmp_path, problem_description="x", affected_files=["*.py"], error_traces=[recursion, "x" * 100_000])
+    assert out["files_analysed"] == [str(tmp_path / n) for n in ["deep.py", "latin.py", "nul.py"]]
+    assert out["skipped_files"] == [{"file": str(tmp_path / "binary.py"),
+                                     "reason": "unreadable: cannot decode: invalid or missing encoding declaration"}]
+    assert {(Path(f["file"]).name, f["rule"]) for f in out["findings"]} == {("deep.py", "syntax-error"),
+                                                                           ("nul.py", "syntax-error")}
+    assert [len([f for f in out["frames"] if f["error"] == i]) for i in range(2)] == [200, 0]
+    assert len(out["exceptions"][1]["message"]) <= 4000

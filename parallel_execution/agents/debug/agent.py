@@ -186,12 +186,15 @@ def analyse(
         for _, source in sorted(sources.items()):
             if cancel is not None and cancel.is_set():
                 raise AnalysisCancelled
-            ctx = FileContext(source, analyse_scopes(source.tree) if source.tree is not None else None, hints)
-            findings.update(check_file(ctx))
-            findings.update(call_checks(ctx, index))
-            findings.update(import_checks(ctx, index))
-            if graph is not None:
-                findings.update(import_cycles(ctx, index, graph))
+            try:
+                ctx = FileContext(source, analyse_scopes(source.tree) if source.tree is not None else None, hints)
+                found = check_file(ctx) + call_checks(ctx, index) + import_checks(ctx, index)
+                if graph is not None:
+                    found += import_cycles(ctx, index, graph)
+            except RecursionError:
+                notes.append(f"{source.path}: nested too deeply for the static checks; only parsed")
+                continue
+            findings.update(found)
     ordered = sorted(findings, key=finding_sort_key)
     candidates, root_cause = rank(ordered, errors, sources, problem_description, policy.root)
     check = check_hypothesis(hypothesis or "", candidates, policy.root, failure=bool(errors))

@@ -29,6 +29,8 @@ __all__ = ["Expansion", "code_snippet", "expand_affected", "map_errors"]
 
 PYTHON_SUFFIXES = (".py", ".pyw", ".pyi")
 MAX_AFFECTED = 2000
+MAX_FRAMES = 200  # per exception in the output
+MAX_MESSAGE = 4000
 _THIRD_PARTY = ("site-packages", "dist-packages")
 
 
@@ -161,10 +163,14 @@ def map_errors(parsed: list[ParsedError], policy: WorkspacePolicy, known: Iterab
     errors: list[TraceError] = []
     for index, error in enumerate(parsed):
         frames = []
-        for raw in error.frames:
+        raws = error.frames
+        if len(raws) > MAX_FRAMES:  # deep recursion: keep both ends, like the interpreter does
+            raws = raws[: MAX_FRAMES // 4] + raws[-(MAX_FRAMES - MAX_FRAMES // 4):]
+        for raw in raws:
             file, inside, original = mapper.map(raw.file)
             frames.append(Frame(file, raw.line, raw.function, raw.code, index, inside, file in affected, original))
-        errors.append(TraceError(index, error.source, error.format, error.exc_type, error.message, tuple(frames),
+        errors.append(TraceError(index, error.source, error.format, error.exc_type, error.message[:MAX_MESSAGE],
+                                 tuple(frames),
                                  error.chain, error.position, error.relation))
     return errors
 

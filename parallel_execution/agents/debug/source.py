@@ -116,8 +116,10 @@ def parse_source(path: str, text: str, *, scope_check: bool = True) -> SourceFil
     lines = text.splitlines()
     try:
         tree = ast.parse(text, filename=path)
-    except (SyntaxError, ValueError) as exc:  # ValueError: source contains null bytes
-        error = exc if isinstance(exc, SyntaxError) else SyntaxError(str(exc), (path, 1, 1, "", 1, 1))
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        # ValueError: null bytes; RecursionError: nesting the interpreter cannot compile either
+        error = exc if isinstance(exc, SyntaxError) else SyntaxError(
+            f"{type(exc).__name__}: {exc}", (path, 1, 1, lines[0] if lines else "", 1, 1))
         return SourceFile(path, text, lines, None, error)
     source = SourceFile(path, text, lines, tree)
     if scope_check:
@@ -125,6 +127,8 @@ def parse_source(path: str, text: str, *, scope_check: bool = True) -> SourceFil
             symtable.symtable(text, path, "exec")
         except SyntaxError as exc:
             source.error = exc
+        except (RecursionError, MemoryError):
+            pass  # the parse succeeded; the checks below cope or report
     return source
 
 
