@@ -14,7 +14,9 @@ Generated code is never reported valid unless every error-severity check passed,
 code never replaces a good file. The output keys (stable; reports and the dispatcher agent read
 them): ``generated_file``, ``rejected_file``, ``node_name``, ``class_name``, ``node_type``,
 ``validation_level``, ``validation_passed``, ``checks``, ``warnings``, ``implementation``,
-``todo``, ``context_used``, ``bytes``, ``sha256``.
+``todo``, ``context_used``, ``bytes``, ``sha256`` (plus ``unchanged: true`` when the file already
+held exactly this code: rerunning a finished task - a resume after a crash - is not an error even
+with ``overwrite`` false).
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ class CoderAgent(Agent[CoderInput]):
         shown = _relative(target, policy.root)
         if target.is_dir():
             raise TaskFailure(f"output_path {shown!r} is a directory", retryable=False)
-        _refuse_existing(target, shown, data.overwrite)
+        if data.backend not in DETERMINISTIC_BACKENDS:  # fail before paying for a model session
+            _refuse_existing(target, shown, data.overwrite)
         try:
             context = await asyncio.to_thread(read_context_files, context_paths, workspace_root=policy.root,
                                               search_roots=[target.parent, policy.root])
@@ -155,8 +158,11 @@ class CoderAgent(Agent[CoderInput]):
         }
         rejected = target.with_name(f"{target.stem}.rejected.py")
         if report.passed:
-            _refuse_existing(target, shown, data.overwrite)  # a file may have appeared meanwhile
-            await _write(target, encoded, shown)
+            if _same_content(target, encoded):  # a rerun (resume, retry) of work already done
+                output["unchanged"] = True
+            else:
+                _refuse_existing(target, shown, data.overwrite)
+                await _write(target, encoded, shown)
             if rejected.is_file():  # left by an earlier failed run; it no longer describes this file
                 rejected.unlink()
             output["generated_file"] = str(target)
@@ -187,6 +193,13 @@ def _refuse_existing(target: Path, shown: str, overwrite: bool) -> None:
             f'output file {shown!r} already exists and "overwrite" is false; set "overwrite": true to replace it',
             retryable=False,
         )
+
+
+def _same_content(target: Path, data: bytes) -> bool:
+    try:
+        return target.is_file() and not target.is_symlink() and target.read_bytes() == data
+    except OSError:
+        return False
 
 
 def _relative(path: Path, root: Path) -> str:

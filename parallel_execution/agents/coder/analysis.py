@@ -21,6 +21,7 @@ import symtable
 import typing
 from collections.abc import Iterator
 
+from parallel_execution import astsafe
 from parallel_execution.agents.coder.report import Check, issues_check
 from parallel_execution.agents.coder.resolve import ImportResolver
 
@@ -155,7 +156,7 @@ def _names_in_annotation(annotation: ast.expr) -> set[str]:
             names.add(sub.id)
         elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
             try:
-                inner = ast.parse(sub.value.strip(), mode="eval")
+                inner = astsafe.parse(sub.value.strip(), mode="eval")
             except SyntaxError:
                 continue
             names |= {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from parallel_execution import astsafe
 from parallel_execution.agents.coder.naming import snake_case
 from parallel_execution.agents.coder.resolve import ImportResolver
 
@@ -116,7 +117,7 @@ def _read_one(path: Path, workspace_root: Path, roots: Sequence[Path], resolver:
     if path.suffix not in (".py", ".pyi"):
         return ContextFile(path, rel, text, (), None, "not a Python file: read as text, no names taken")
     try:
-        tree = ast.parse(text, filename=str(path))
+        tree = astsafe.parse(text, filename=str(path))
     except SyntaxError as exc:
         note = f"does not parse (line {exc.lineno}: {exc.msg}): read as text, no names taken"
         return ContextFile(path, rel, text, (), None, note)

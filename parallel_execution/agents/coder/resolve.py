@@ -32,6 +32,8 @@ from functools import lru_cache
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
+from parallel_execution import astsafe
+
 __all__ = ["ImportResolver", "ModuleNames", "top_level_definitions"]
 
 _MAX_STAR_DEPTH = 4
@@ -173,7 +175,7 @@ def _summary_cached(origin: str, mtime_ns: int, size: int) -> tuple[ModuleNames,
     if size > _MAX_SOURCE_BYTES:
         return None
     try:
-        tree = ast.parse(Path(origin).read_bytes(), filename=origin)
+        tree = astsafe.parse(Path(origin).read_bytes(), filename=origin)
     except (OSError, SyntaxError, ValueError):
         return None
     own = ModuleNames()

@@ -20,6 +20,7 @@ import json
 import re
 import textwrap
 
+from parallel_execution import astsafe
 from parallel_execution.agents.coder.contract import Clause
 from parallel_execution.agents.coder.spec import ModelField, NodeSpec
 
@@ -88,7 +89,7 @@ def render_source(spec: NodeSpec) -> str:
 def todo_lines(source: str) -> list[str]:
     """Contract lines left as ``NotImplementedError`` in ``source`` (any backend), in order."""
     try:
-        tree = ast.parse(source)
+        tree = astsafe.parse(source)
     except SyntaxError:
         return []
     found: list[tuple[int, str]] = []

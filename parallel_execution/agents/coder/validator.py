@@ -28,7 +28,6 @@ Example::
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import contextlib
 import os
@@ -40,6 +39,7 @@ from pathlib import Path
 
 import orjson
 
+from parallel_execution import astsafe
 from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
 from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
@@ -91,7 +91,7 @@ def static_checks(
 ) -> list[Check]:
     """Every check of ``level`` except the strict import; stops early when the code cannot parse."""
     try:
-        tree = ast.parse(source, filename=filename)
+        tree = astsafe.parse(source, filename=filename)
     except SyntaxError as exc:
         where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else "unknown position"
         return [Check(name="syntax", passed=False, message=f"{exc.msg} ({where})", line=exc.lineno)]
@@ -144,7 +144,7 @@ async def validate_source(
     )
     class_name = names.class_name if names else None
     if all(c.passed for c in checks if c.name in ("syntax", "compiles")):
-        node_class = find_node_class(ast.parse(source), node_type, names)
+        node_class = find_node_class(astsafe.parse(source), node_type, names)
         class_name = node_class.name if node_class is not None else class_name
         if level == "strict":
             found = node_class.name if node_class is not None else None
