@@ -115,7 +115,8 @@ class DispatchRun:
         self.scheduler.stop(reason)
 
     async def run(self) -> DispatchResult:
-        self.writer.open()
+        opened = self.writer.open()
+        self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
         outcomes = await self.scheduler.run()
         result = self._result(outcomes)
         self.writer.finish(result)

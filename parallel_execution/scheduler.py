@@ -33,7 +33,7 @@ import traceback
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -106,14 +106,31 @@ class TaskOutcome:
         return round(self.finished_ms - self.started_ms, 3)
 
 
-class Observer(Protocol):
-    """Lifecycle hooks (traces, journal, progress). Called on the loop; must not block for long."""
+class Observer:
+    """Lifecycle hooks (traces, journal, progress); override the ones you need.
 
-    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None: ...
-    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
-    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
-    def task_finished(self, outcome: TaskOutcome) -> None: ...
-    def commit(self) -> asyncio.Future[None] | None: ...
+    Called on the event loop, so they must not block for long. Any object with some of these
+    methods works too: missing hooks are skipped.
+    """
+
+    def dispatch_started(self, dispatch_id: str, trace_index: str | None) -> None:
+        """The trace folder exists (``trace_index`` is None if it could not be created)."""
+
+    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
+        """An attempt starts (attempt 1, 2, ...)."""
+
+    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
+        """An agent recorded an event with ``ctx.event``."""
+
+    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None:
+        """Attempt ``attempt`` will start after ``delay`` seconds."""
+
+    def task_finished(self, outcome: TaskOutcome) -> None:
+        """A task ended (any status, including skipped and reused)."""
+
+    def commit(self) -> asyncio.Future[None] | None:
+        """A batch of task_finished calls is complete; return a future to hold dependents until it resolves."""
+        return None
 
 
 @dataclass(slots=True)
@@ -295,6 +312,10 @@ class Scheduler:
             skipped.append(outcome)
             queue.extend((d, tasks[i].task_id) for d in tasks[i].dependents)
         return skipped
+
+    def notify(self, hook: str, *args: Any) -> list[Any]:
+        """Call ``hook`` on every observer that has it; an observer's exception is recorded, not raised."""
+        return self._notify(hook, *args)
 
     def _notify(self, hook: str, *args: Any) -> list[Any]:
         returned = []
