@@ -6,15 +6,18 @@
 See README.md for the task format and DESIGN.md for how it works.
 """
 
+from parallel_execution.agents.registry import register_agent
 from parallel_execution.builder import TaskBuilder, ref
 from parallel_execution.dispatcher import ParallelDispatcher, adispatch, dispatch
 from parallel_execution.errors import CycleError, DispatchError, InvalidInput, TaskFailure
 from parallel_execution.graph import detect_circular_dependencies, validate_task_dependencies
+from parallel_execution.inprocess import AgentCallsFailed, acall_agents_parallel, call_agents_parallel
 from parallel_execution.schema import DispatchConfig, DispatchInput, DispatchResult, Task, TaskResult
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AgentCallsFailed",
     "CycleError",
     "DispatchConfig",
     "DispatchError",
@@ -26,9 +29,12 @@ __all__ = [
     "TaskBuilder",
     "TaskFailure",
     "TaskResult",
+    "acall_agents_parallel",
     "adispatch",
+    "call_agents_parallel",
     "detect_circular_dependencies",
     "dispatch",
     "ref",
+    "register_agent",
     "validate_task_dependencies",
 ]

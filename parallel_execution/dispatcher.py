@@ -144,7 +144,7 @@ class DispatchRun:
             skipped=count["skipped"], cancelled=count["cancelled"], total_time_ms=wall_ms,
             task_time_ms=round(work, 3), critical_path_ms=round(length, 3),
             critical_path=[results[i].task_id for i in path],
-            speedup=round(work / wall_ms, 3) if wall_ms > 0 else 1.0,
+            speedup=round(work / wall_ms, 3) if wall_ms > 0 and work > 0 else 1.0,
             max_workers=self.plan.config.max_workers,
             total_cost_usd=round(self.scheduler.budget.spent_usd, 6),
         )
