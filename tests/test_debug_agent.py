@@ -200,9 +200,11 @@ def test_no_hypothesis_no_verdict_and_review_without_traces_supports_any_finding
     assert (out["hypothesis_check"]["verdict"], out["hypothesis_check"]["matched"]) == ("supported", ["pickle-loads"])
 
 
-def test_example_traceback_root_cause_is_the_original_exception_of_the_chain() -> None:
+@pytest.mark.parametrize("checkout", ["as recorded", "/elsewhere/repo"])
+def test_example_traceback_root_cause_is_the_original_exception_of_the_chain(checkout: str) -> None:
+    traces = DEMO_TRACE if checkout == "as recorded" else [t.replace("/work/main", checkout) for t in DEMO_TRACE]
     out = run_agent(EXAMPLE_WORKSPACE, problem_description="login fails", affected_files=["buggy_app/auth.py"],
-                    error_traces=DEMO_TRACE)
+                    error_traces=traces)
     assert [(e["type"], e["relation"]) for e in out["exceptions"]] == [
         ("TypeError", None), ("buggy_app.auth.AuthenticationError", "cause")]
     root = out["root_cause"]

@@ -7,8 +7,9 @@ of it. Items that match nothing are *missing* (reported, not fatal); non-Python 
 *skipped* with a reason.
 
 **Frame mapping.** A traceback from CI or another machine names paths that do not exist here
-(``/home/ci/app/buggy_app/auth.py``). A frame is mapped to a known file (affected, trace or indexed)
-by the longest common path suffix; a bare file name must be unique to count. A frame is "in the
+(``/home/ci/app/buggy_app/auth.py``). Such a frame maps to the longest tail of its path (at least
+folder and file) that exists in the workspace, else to a known file (affected or indexed) by the
+longest common path suffix, where a bare file name must be unique to count. A frame is "in the
 workspace" only when it maps to a file inside it that is not in a virtualenv or ``site-packages``.
 """
 
@@ -140,6 +141,12 @@ class _Mapper:
             real = Path(os.path.realpath(local))
             return str(real), self.in_workspace(real), None
         parts = path.parts
+        for start in range(1, len(parts) - 1):  # longest tail of the path that exists in the workspace
+            candidate = self.policy.root.joinpath(*parts[start:])
+            if candidate.is_file():
+                real = Path(os.path.realpath(candidate))
+                if self.in_workspace(real):
+                    return str(real), True, raw
         best: tuple[int, tuple[str, ...]] | None = None
         tied = False
         for known in self.by_name.get(path.name, []):
