@@ -97,3 +97,26 @@ def test_top1_accuracy(corpus: dict[str, Any], capsys: pytest.CaptureFixture[str
     with capsys.disabled():
         print(f"\ndebug corpus: top-1 root-cause accuracy {hits}/{len(corpus)} = {hits / len(corpus):.0%}")
     assert hits == len(corpus)
+
+
+def test_root_causes_hold_with_every_other_corpus_bug_as_a_distractor(corpus: dict[str, Any]) -> None:
+    """All cases in one workspace: each traceback must still pick its own bug among all findings."""
+    first_expected = next(iter(corpus.values()))[0]
+    root = Path(first_expected["file"]).parent.parent
+    policy = WorkspacePolicy.create(root)
+    hits, total = 0, 0
+    for case, (expected, _, trace) in corpus.items():
+        if trace is None:
+            continue
+        total += 1
+        data = DebugAgent.Input.model_validate(
+            {"problem_description": PROBLEM, "affected_files": ["."], "error_traces": [trace],
+             "analysis_depth": expected.get("depth", "standard")}, context=policy.as_context())
+        ctx = TaskContext(task_id=case, dispatch_id="corpus", description="", attempt=1, workspace=policy,
+                          artifacts_dir=root)
+        output = asyncio.run(DebugAgent().run(data, ctx))  # type: ignore[arg-type]
+        assert len(output["findings"]) >= len(corpus)
+        found = (output["root_cause"]["file"], output["root_cause"]["line"])
+        assert found == (expected["file"], expected["line"]), case
+        hits += 1
+    assert hits == total >= 15
