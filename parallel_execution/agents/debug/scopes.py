@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from parallel_execution import astsafe
+
 __all__ = ["Binding", "ModuleScopes", "Scope", "Use", "analyse_scopes"]
 
 ScopeKind = Literal["module", "class", "function", "lambda", "comprehension"]
@@ -150,7 +152,7 @@ class _Builder(ast.NodeVisitor):
         for sub in ast.walk(node):
             if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
                 try:
-                    parsed = ast.parse(sub.value.strip(), mode="eval")
+                    parsed = astsafe.parse(sub.value.strip(), mode="eval")
                 except SyntaxError:
                     continue
                 saved, self.soft = self.soft, True

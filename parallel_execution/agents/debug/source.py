@@ -21,6 +21,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from parallel_execution import astsafe
+
 __all__ = ["MAX_SOURCE_BYTES", "SourceFile", "dotted_name", "parse_source", "read_source"]
 
 MAX_SOURCE_BYTES = 2_000_000
@@ -115,7 +117,7 @@ def parse_source(path: str, text: str, *, scope_check: bool = True) -> SourceFil
     """Parse ``text``; a syntax (or symbol-table) error is recorded, not raised."""
     lines = text.splitlines()
     try:
-        tree = ast.parse(text, filename=path)
+        tree = astsafe.parse(text, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         # ValueError: null bytes; RecursionError: nesting the interpreter cannot compile either
         error = exc if isinstance(exc, SyntaxError) else SyntaxError(
