@@ -24,18 +24,17 @@ import signal
 import sys
 from typing import Any
 
-from parallel_execution import __version__
+from parallel_execution import __version__, progress
 from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
 from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
-from parallel_execution import progress
 from parallel_execution.schema import DispatchInput
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "entrypoint", "input_schema", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-_SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+_SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # name -> module with configure_parser(parser) and main(args) -> int; listed only if present.
 SUBCOMMAND_MODULES = {

@@ -25,11 +25,12 @@ from parallel_execution.agents.base import Services
 from parallel_execution.graph import critical_path
 from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
 from parallel_execution.redact import Redactor
-from parallel_execution.scheduler import Observer, PriorResult, Scheduler, TaskOutcome
+from parallel_execution.scheduler import ObserverLike, PriorResult, Scheduler, TaskOutcome
 from parallel_execution.schema import (
     DispatchConfig,
     DispatchInput,
     DispatchResult,
+    DispatchStatus,
     Summary,
     Task,
     TaskResult,
@@ -71,8 +72,8 @@ def coerce_input(tasks_or_input: Any, config: DispatchConfig | Mapping[str, Any]
     """Accept every form the API documents and return a ``DispatchInput`` (or raise InvalidInput)."""
     if isinstance(tasks_or_input, Sequence) and not isinstance(tasks_or_input, (str, bytes)):
         tasks = [t.model_dump() if isinstance(t, Task) else t for t in tasks_or_input]
-        conf = config.model_dump() if isinstance(config, DispatchConfig) else dict(config or {})
-        return parse_input({"tasks": tasks, "config": conf})
+        config_dict = config.model_dump() if isinstance(config, DispatchConfig) else dict(config or {})
+        return parse_input({"tasks": tasks, "config": config_dict})
     data = parse_input(tasks_or_input)
     if config is not None:
         conf = config if isinstance(config, DispatchConfig) else DispatchConfig.model_validate(config)
@@ -88,7 +89,7 @@ class DispatchRun:
         plan: ValidatedPlan,
         *,
         dispatch_id: str | None = None,
-        observers: Sequence[Observer] = (),
+        observers: Sequence[ObserverLike] = (),
         services: Services | None = None,
         reuse: dict[str, PriorResult] | None = None,
         resumed_from: str | None = None,
@@ -148,10 +149,8 @@ class DispatchRun:
             max_workers=self.plan.config.max_workers,
             total_cost_usd=round(self.scheduler.budget.spent_usd, 6),
         )
-        if self.interrupted:
-            status = "cancelled"
-        else:
-            status = "success" if count["success"] == len(results) else "failure"
+        status: DispatchStatus = (
+            "cancelled" if self.interrupted else "success" if count["success"] == len(results) else "failure")
         resume = None
         if self.resumed_from is not None:
             reused = [o.task_id for o in outcomes if o.resumed]
@@ -170,7 +169,7 @@ async def adispatch(
     config: DispatchConfig | Mapping[str, Any] | None = None,
     *,
     allow_commands: bool = False,
-    observers: Sequence[Observer] = (),
+    observers: Sequence[ObserverLike] = (),
 ) -> DispatchResult:
     """Validate and run; raises ``InvalidInput`` (nothing run) or returns the result."""
     plan = build_plan(coerce_input(tasks_or_input, config), allow_commands=allow_commands)
@@ -182,7 +181,7 @@ def dispatch(
     config: DispatchConfig | Mapping[str, Any] | None = None,
     *,
     allow_commands: bool = False,
-    observers: Sequence[Observer] = (),
+    observers: Sequence[ObserverLike] = (),
 ) -> DispatchResult:
     """Blocking ``adispatch``; also safe from a thread that already runs an event loop (Jupyter)."""
     return run_sync(adispatch(tasks_or_input, config, allow_commands=allow_commands, observers=observers))

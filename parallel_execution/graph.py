@@ -105,7 +105,7 @@ def _find_cycles(graph: nx.DiGraph, ids: list[str]) -> list[list[str]]:
             continue  # self-loops are never added to the graph
         # Every node of a strongly connected component has a successor inside it, so walking
         # successors from any node must revisit one: the walk from that point on is a cycle.
-        node, position, walk = min(component), {}, []
+        node, position, walk = min(component), dict[int, int](), list[int]()
         while node not in position:
             position[node] = len(walk)
             walk.append(node)

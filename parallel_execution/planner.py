@@ -41,7 +41,7 @@ DEFAULT_ESTIMATE_SECONDS = 1.0
 class PlannedTask:
     index: int
     task: Task
-    agent_cls: type[Agent]  # type: ignore[type-arg]
+    agent_cls: type[Agent]
     deps: list[int]
     dependents: list[int]
     refs: list[Ref]

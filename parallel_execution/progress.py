@@ -36,7 +36,7 @@ from typing import IO, Any, TextIO
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
 from parallel_execution.planner import PlannedTask, ValidatedPlan
-from parallel_execution.scheduler import Observer, TaskOutcome
+from parallel_execution.scheduler import ObserverLike, TaskOutcome
 
 __all__ = [
     "EventLog",
@@ -72,9 +72,9 @@ def live_view_available(stream: TextIO) -> bool:
     return not Console(file=stream).is_dumb_terminal
 
 
-def observers_from_args(args: argparse.Namespace, plan: ValidatedPlan) -> Sequence[Observer]:
+def observers_from_args(args: argparse.Namespace, plan: ValidatedPlan) -> Sequence[ObserverLike]:
     """The progress observers the flags ask for (stderr only; stdout is the result's)."""
-    observers: list[Observer] = []
+    observers: list[ObserverLike] = []
     if getattr(args, "events", None):
         observers.append(EventLog.open(args.events, plan))
     if args.quiet:

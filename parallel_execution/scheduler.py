@@ -26,6 +26,7 @@ done once its record is durable. Other work goes on meanwhile.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import random
 import time
@@ -45,7 +46,7 @@ from parallel_execution.planner import PlannedTask, ValidatedPlan, pydantic_issu
 from parallel_execution.refs import RefError, resolve_refs
 from parallel_execution.schema import TaskStatus
 
-__all__ = ["Attempt", "Observer", "PriorResult", "Scheduler", "TaskOutcome"]
+__all__ = ["Attempt", "Observer", "ObserverLike", "PriorResult", "Scheduler", "TaskOutcome"]
 
 _DURABLE = object()  # inbox marker: some commit future resolved
 
@@ -133,6 +134,10 @@ class Observer:
         return None
 
 
+# Any object with some of Observer's methods (hooks are looked up by name; missing ones are skipped).
+ObserverLike = object
+
+
 @dataclass(slots=True)
 class _State:
     waiting: list[int]  # unfinished dependencies per task
@@ -151,7 +156,7 @@ class Scheduler:
         *,
         dispatch_id: str,
         artifacts_dir: Any,
-        observers: Sequence[Observer] = (),
+        observers: Sequence[ObserverLike] = (),
         services: Services | None = None,
         reuse: dict[str, PriorResult] | None = None,
         rng: random.Random | None = None,
@@ -232,7 +237,7 @@ class Scheduler:
                                           f"(spent ${self.budget.spent_usd:.4f} of ${self.budget.limit_usd})")])
             else:
                 task = group.create_task(self._run_task(planned, seen), name=planned.task_id)
-                task.add_done_callback(lambda t, p=planned: self._cancelled_before_start(t, p))
+                task.add_done_callback(functools.partial(self._cancelled_before_start, planned=planned))
                 state.running[i] = task
 
     def _reusable(self, planned: PlannedTask, seen_deps: str) -> PriorResult | None:
@@ -247,7 +252,7 @@ class Scheduler:
             return prior
         return None
 
-    def _cancelled_before_start(self, task: asyncio.Task[None], planned: PlannedTask) -> None:
+    def _cancelled_before_start(self, task: asyncio.Task[None], *, planned: PlannedTask) -> None:
         # A task cancelled before its first step never enters _run_task, so report it here.
         if task.cancelled():
             reason = f"cancelled: {self._state.stop_reason or 'dispatch cancelled'}"
@@ -272,13 +277,16 @@ class Scheduler:
             self._notify("task_finished", outcome)
         pending = [f for f in self._notify("commit") if isinstance(f, asyncio.Future) and not f.done()]
         for future in pending:
-            future.add_done_callback(lambda _f: self._inbox.put_nowait(_DURABLE))
+            future.add_done_callback(self._wake_on_durable)
         self._unreleased.append((batch, pending))
         self._release_durable()
         if self.plan.config.fail_fast:
             for outcome in batch:
                 if outcome.status in ("error", "timeout"):
                     self.stop(f"fail_fast: task {outcome.task_id!r} ended {outcome.status}")
+
+    def _wake_on_durable(self, _future: asyncio.Future[None]) -> None:
+        self._inbox.put_nowait(_DURABLE)
 
     def _release_durable(self) -> None:
         """Release the dependents of the recorded batches whose commits have resolved."""
@@ -380,7 +388,7 @@ class Scheduler:
             attempt=attempt.number, workspace=self.plan.policy, artifacts_dir=self.artifacts_dir,
             allow_commands=self.plan.allow_commands, timeout_seconds=planned.timeout_seconds,
             user_prompt=self.plan.user_prompt, services=self.services, events=attempt.events,
-            on_event=lambda kind, record: self._notify("task_event", planned, kind, record),
+            on_event=lambda kind, record: self._on_event(planned, kind, record),
         )
         try:
             async with asyncio.timeout(planned.timeout_seconds) as scope:
@@ -407,6 +415,9 @@ class Scheduler:
         finally:
             if ctx.cost_usd:
                 outcome.cost_usd = round((outcome.cost_usd or 0.0) + ctx.cost_usd, 6)
+
+    def _on_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
+        self._notify("task_event", planned, kind, record)
 
     def _backoff(self, failed_attempt: int) -> float:
         base = self.plan.config.retry_backoff_seconds * 2 ** (failed_attempt - 1)

@@ -23,6 +23,7 @@ task's dependents only then, so a task counts as done once its trace and journal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
@@ -244,10 +245,8 @@ class _DurableWriter:
             except OSError as exc:
                 self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
             for loop, future in barriers:
-                try:
+                with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
                     loop.call_soon_threadsafe(_resolve, future)
-                except RuntimeError:  # the loop is gone (interrupted at exit): nobody waits
-                    pass
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import Field
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext
 from parallel_execution.agents.registry import register_agent

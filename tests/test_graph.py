@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,7 +36,7 @@ def random_dags(draw, max_tasks: int = 40) -> list[dict]:
 def assert_is_cycle(cycle: list[str], tasks: list[dict]) -> None:
     deps = {t["task_id"]: set(t["dependencies"]) for t in tasks}
     assert cycle[0] == cycle[-1] and len(cycle) >= 3
-    for a, b in zip(cycle, cycle[1:], strict=False):
+    for a, b in itertools.pairwise(cycle):
         assert b in deps[a], f"{a} does not depend on {b}"
 
 

@@ -65,7 +65,7 @@ class Services:
     def get_or_create(self, key: str, factory: Callable[[], T]) -> T:
         if key not in self._items:
             self._items[key] = factory()
-        return self._items[key]  # type: ignore[no-any-return]
+        return self._items[key]
 
 
 @dataclass(slots=True)

@@ -90,10 +90,8 @@ async def kill_process_group(proc: asyncio.subprocess.Process, grace_seconds: fl
     """SIGTERM the process's group, wait up to ``grace_seconds``, then SIGKILL it, and reap."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(asyncio.shield(proc.wait()), grace_seconds)
-    except (TimeoutError, asyncio.CancelledError):
-        pass
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, asyncio.CancelledError):

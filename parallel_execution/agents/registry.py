@@ -32,14 +32,14 @@ _BUILTIN = {
 
 
 # Agents registered in-process (Python API users, tests): name -> class. They take precedence.
-_REGISTERED: dict[str, type[Agent]] = {}  # type: ignore[type-arg]
+_REGISTERED: dict[str, type[Agent]] = {}
 
 
 class UnknownAgent(LookupError):
     pass
 
 
-def register_agent(cls: type[Agent], name: str | None = None) -> type[Agent]:  # type: ignore[type-arg]
+def register_agent(cls: type[Agent], name: str | None = None) -> type[Agent]:
     """Make ``cls`` available under ``name`` (default ``cls.name``) in this process; usable as a decorator."""
     _REGISTERED[name or cls.name] = cls
     available_agents.cache_clear()
@@ -63,7 +63,7 @@ def available_agents() -> dict[str, str]:
 
 
 @cache
-def load_agent(name: str) -> type[Agent]:  # type: ignore[type-arg]
+def load_agent(name: str) -> type[Agent]:
     """Import and return the agent class registered as ``name``."""
     if name in _REGISTERED:
         return _REGISTERED[name]
