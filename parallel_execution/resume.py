@@ -33,7 +33,8 @@ from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.planner import build_plan, parse_input
 from parallel_execution.redact import REDACTED
 from parallel_execution.scheduler import PriorResult
-from parallel_execution.traces import INPUT_NAME, JOURNAL_NAME
+from parallel_execution.traces import INPUT_NAME
+from parallel_execution.tracestore import load_dispatch
 
 __all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_run"]
 
@@ -47,54 +48,30 @@ class PriorDispatch:
     rerun_reasons: dict[str, str]  # task id -> why it cannot be reused (no earlier success)
 
 
-def find_index(ref: str, trace_dir: str | Path) -> Path:
-    """An index file from a path, a dispatch id, or ``latest``."""
-    folder = Path(trace_dir)
-    if ref == "latest":
-        indexes = sorted(folder.glob("dispatch-*.json"))
-        if not indexes:
-            raise InvalidInput([InputIssue(f"no dispatch found in {str(folder)!r}", None, "dispatch")])
-        return indexes[-1]
-    path = Path(ref)
-    if path.is_file():
-        return path
-    candidate = folder / f"dispatch-{ref}.json"
-    if candidate.is_file():
-        return candidate
-    raise InvalidInput([InputIssue(f"no dispatch {ref!r}: neither a file nor {str(candidate)!r}", None, "dispatch")])
-
-
 def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
-    index_file = find_index(ref, trace_dir)
-    try:
-        index = orjson.loads(index_file.read_bytes())
-        dispatch_id = index["dispatch_id"]
-        task_dir = Path(index.get("task_dir") or index_file.parent / dispatch_id)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInput([InputIssue(f"cannot read dispatch index {str(index_file)!r}: {exc}", None, "dispatch")]) from None
+    """What an earlier dispatch finished, from its journal; successes keep their output."""
+    record = load_dispatch(ref, trace_dir)
     last: dict[str, dict[str, Any]] = {}
     try:
-        for line in (task_dir / JOURNAL_NAME).read_bytes().splitlines():
+        for line in record.journal_path.read_bytes().splitlines():
             try:
-                record = orjson.loads(line)
+                entry = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue  # a line torn by a crash: that task did not finish durably
-            last[record["task_id"]] = record
+            last[entry["task_id"]] = entry
     except FileNotFoundError:
         pass
     reuse: dict[str, PriorResult] = {}
     reasons: dict[str, str] = {}
-    for task_id, record in last.items():
-        if record.get("status") != "success":
-            reasons[task_id] = f"previously {record.get('status')}"
-            continue
-        try:
-            output = orjson.loads((task_dir / f"{task_id}.json").read_bytes())["output"]
-        except (OSError, ValueError, KeyError):
+    for task_id, entry in last.items():
+        trace = record.task_trace(task_id) if entry.get("status") == "success" else None
+        if entry.get("status") != "success":
+            reasons[task_id] = f"previously {entry.get('status')}"
+        elif trace is None or "output" not in trace:
             reasons[task_id] = "earlier trace file unreadable"
-            continue
-        reuse[task_id] = PriorResult(record["input_digest"], record.get("deps_digest") or "", output)
-    return PriorDispatch(dispatch_id, index_file, task_dir, reuse, reasons)
+        else:
+            reuse[task_id] = PriorResult(entry["input_digest"], entry.get("deps_digest") or "", trace["output"])
+    return PriorDispatch(record.dispatch_id, record.index_path, record.task_dir, reuse, reasons)
 
 
 def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
@@ -119,7 +96,7 @@ def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dispatch", help="dispatch id, index file, or 'latest'")
+    parser.add_argument("dispatch", help="dispatch id (or a unique prefix), index file, or 'latest'")
     parser.add_argument("file", nargs="?", help="input file (default: the input stored with the dispatch)")
     add_run_options(parser, with_file=False)
     progress.add_progress_options(parser)
