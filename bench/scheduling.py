@@ -2,7 +2,7 @@
 
 ::
 
-    python bench/scheduling.py                       # 6 DAGs x workers 2, 4, 8, 16, durations 20-200 ms
+    python bench/scheduling.py                       # 5 DAGs x workers 2, 4, 8, 16, durations 20-200 ms
     python bench/scheduling.py --dags 12 --scale 0.5 # more graphs, durations scaled to 10-100 ms
 
 For each random DAG (fixed seeds ``--seed``, ``--seed + 1``, ...: 30-60 tasks, each pair ``i < j``
@@ -81,7 +81,7 @@ def run_ours(dag: RandomDag, workers: int, *, estimates: bool) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dags", type=int, default=6, help="number of random graphs")
+    parser.add_argument("--dags", type=int, default=5, help="number of random graphs")
     parser.add_argument("--seed", type=int, default=7, help="seed of the first graph")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply all durations (1.0: 20-200 ms)")
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8, 16])
