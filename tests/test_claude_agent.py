@@ -250,3 +250,25 @@ def test_public_names_exist(module: str):
 
     loaded = importlib.import_module(f"parallel_execution.claude.{module}")
     assert loaded.__doc__ and all(hasattr(loaded, name) for name in loaded.__all__)
+
+
+def test_a_far_reset_pauses_other_sessions_only_up_to_the_max_wait(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    use_fake(monkeypatch, tmp_path / "state", "rate_limit_then_success", limit_style="usage", reset_in="3600")
+    ctx = make_ctx(tmp_path)
+    fail(ctx, rate_limit_max_wait_seconds=2)
+    limiter = ctx.services.get("claude.limiter")
+    assert 1.0 < limiter.snapshot()["paused_for_s"] <= 2.0
+
+
+def test_rejected_credentials_stop_the_session_without_waiting_out_the_cli_retries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    state = use_fake(monkeypatch, tmp_path / "state", "bad_api_key", retry_delay_ms="300")
+    ctx = make_ctx(tmp_path)
+    started = time.monotonic()
+    failure = fail(ctx)
+    assert time.monotonic() - started < 2  # the stand-in would take 3 s to give up by itself
+    assert failure.message == ("Claude Code is not authenticated: the API rejected the credentials 2 times (HTTP 401); "
+                               "log in with `claude /login` or set a valid ANTHROPIC_API_KEY")
+    assert failure.retryable is False and len(events(ctx, "claude_api_retry")) == 2
+    assert failure.output["sessions"][0]["outcome"] == "not_logged_in"
+    assert wait_gone(pids(state)["cli"])

@@ -147,3 +147,12 @@ def test_real_cli_max_turns(tmp_path: Path, local_api):
     with pytest.raises(TaskFailure, match=r"^stopped at the turn limit: Reached maximum number of turns \(1\)$") as info:
         run(tmp_path, allowed_tools=["Read"], max_turns=1)
     assert info.value.retryable is False and info.value.output["total_cost_usd"] > 0
+
+
+def test_real_cli_rejected_key_is_not_logged_in_quickly(tmp_path: Path, local_api, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("CLAUDE_CODE_MAX_RETRIES")  # the CLI's default: ten retries over minutes
+    local_api([("error", 401, "authentication_error", "invalid x-api-key")] * 20)
+    with pytest.raises(TaskFailure, match=r"^Claude Code is not authenticated: the API rejected the credentials 2 times "
+                                          r"\(HTTP 401\)") as info:
+        run(tmp_path)
+    assert info.value.retryable is False

@@ -8,7 +8,8 @@ limit, a repair round that resumes the same session). For each session it:
    ``--max-budget-usd``;
 2. takes a slot from the dispatch's adaptive limiter (``limiter.py``), which shrinks while rate
    limits hit and grows back after successes; live ``api_retry`` events report rate limits to it
-   while the session still runs;
+   while the session still runs, and a second ``authentication_failed`` retry stops the session
+   (the CLI would retry rejected credentials for minutes);
 3. runs the session (``session.py``) with the transcript appended to
    ``<trace dir>/<task_id>.transcript.jsonl``, each session preceded by one ``{"type":
    "dispatch", ...}`` line that records the prompt and command line;
@@ -43,7 +44,7 @@ from parallel_execution.budget import BUDGET_SERVICE, Budget
 from parallel_execution.claude.binary import find_claude_binary
 from parallel_execution.claude.limiter import AdaptiveLimiter, Slot, limiter_for
 from parallel_execution.claude.outcome import Outcome, classify
-from parallel_execution.claude.session import SessionRun, SessionSpec, run_session
+from parallel_execution.claude.session import SessionRun, SessionSpec, StopSession, run_session
 from parallel_execution.errors import TaskFailure
 
 __all__ = ["CONTINUE_PROMPT", "DEFAULT_STALL_SECONDS", "ClaudeRequest", "ClaudeWorker", "SessionResult"]
@@ -52,6 +53,7 @@ DEFAULT_STALL_SECONDS = 600.0
 CONTINUE_PROMPT = "The previous request was interrupted by an API rate limit. Continue the task where you left off."
 _TOKEN_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 _RATE_LIMIT_ERRORS = {"rate_limit", "overloaded"}
+_AUTH_RETRIES = 2  # rejected-credential retries of the CLI tolerated before the session is stopped
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,10 +171,19 @@ class ClaudeWorker:
                     self.binary, spec, transcript=transcript, stall_timeout=request.stall_timeout_seconds,
                     on_message=lambda message: self._on_message(message, slot),
                 )
-            outcome = classify(run.result, exit_code=run.exit_code, stderr=run.stderr_tail,
-                               last_error=run.last_error, retry_delay_seconds=run.retry_delay_seconds)
+            if run.stopped is not None:  # see _on_message: the CLI kept retrying rejected credentials
+                outcome = Outcome("not_logged_in", f"Claude Code is not authenticated: {run.stopped}; log in with "
+                                  "`claude /login` or set a valid ANTHROPIC_API_KEY", retryable=False)
+            else:
+                outcome = classify(run.result, exit_code=run.exit_code, stderr=run.stderr_tail,
+                                   last_error=run.last_error, retry_delay_seconds=run.retry_delay_seconds)
             if outcome.kind == "rate_limited":
-                self.limiter.rate_limited(slot, retry_after=outcome.retry_after)
+                # Hold back new sessions until the limit resets, but never longer than this task would
+                # wait: a reset hours away must fail tasks with a clear message, not stall them.
+                pause = outcome.retry_after
+                if pause is not None:
+                    pause = min(pause, request.rate_limit_max_wait_seconds)
+                self.limiter.rate_limited(slot, retry_after=pause)
             elif outcome.kind == "success":
                 self.limiter.succeeded(slot)
         self._account(run, outcome)
@@ -188,6 +199,10 @@ class ClaudeWorker:
         elif message.get("subtype") == "api_retry":
             self.ctx.event("claude_api_retry", attempt=message.get("attempt"), error=message.get("error"),
                            error_status=message.get("error_status"), retry_delay_ms=message.get("retry_delay_ms"))
+            if message.get("error") == "authentication_failed" and _number(message.get("attempt")) >= _AUTH_RETRIES:
+                # The CLI retries a rejected key ten times over minutes; twice is proof enough.
+                raise StopSession(f"the API rejected the credentials {_AUTH_RETRIES} times "
+                                  f"(HTTP {message.get('error_status')})")
             if message.get("error") in _RATE_LIMIT_ERRORS or message.get("error_status") in (429, 529):
                 delay = message.get("retry_delay_ms")
                 retry_after = delay / 1000 if isinstance(delay, (int, float)) else None

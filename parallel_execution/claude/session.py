@@ -12,6 +12,8 @@ Design
 - **Stall**: no line for ``stall_timeout`` seconds stops the session (``stalled`` is set). The
   window is widened by the delay of the last ``api_retry`` event, during which the CLI is silent
   on purpose.
+- **Stop**: the ``on_message`` callback may raise ``StopSession`` to end a session that cannot
+  succeed (e.g. the API keeps rejecting the credentials while the CLI retries for minutes).
 - **Exit**: once the result has arrived and the CLI has exited, the session is over even if a
   grandchild still holds stdout open.
 - **Cleanup, always** (success, stall, timeout, cancellation, Ctrl-C): SIGTERM to the group, a
@@ -44,13 +46,29 @@ import orjson
 
 from parallel_execution.errors import TaskFailure
 
-__all__ = ["SYSTEM_PROMPT_MAX_BYTES", "SessionRun", "SessionSpec", "build_argv", "run_session", "stop_process_group"]
+__all__ = [
+    "SYSTEM_PROMPT_MAX_BYTES",
+    "SessionRun",
+    "SessionSpec",
+    "StopSession",
+    "build_argv",
+    "run_session",
+    "stop_process_group",
+]
 
 SYSTEM_PROMPT_MAX_BYTES = 100_000  # argv strings are limited to 128 KiB on Linux
 _LINE_LIMIT = 64 * 1024 * 1024  # one stream-json line (a tool result can be large)
 _STDERR_TAIL = 16 * 1024
 _NESTED_ENV = ("CLAUDECODE",)  # set inside Claude Code; the child must not think it is nested
 _POLL = 0.02
+
+
+class StopSession(Exception):
+    """Raised by an ``on_message`` callback to end the session now (``SessionRun.stopped`` = reason)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(slots=True)
@@ -82,6 +100,7 @@ class SessionRun:
     exit_code: int | None = None
     stderr_tail: str = ""
     stalled: bool = False
+    stopped: str | None = None  # why an ``on_message`` callback ended the session early
     last_error: str | None = None  # ``error`` of the last assistant message (rate_limit, ...)
     api_retries: list[dict[str, Any]] = field(default_factory=list)
     model_messages: int = 0  # assistant messages that came from the model (not synthetic errors)
@@ -180,7 +199,11 @@ async def run_session(
                     continue
                 if not line:
                     break  # end of file: every writer has closed stdout
-                extra_wait = _handle_line(line, run, transcript, on_message)
+                try:
+                    extra_wait = _handle_line(line, run, transcript, on_message)
+                except StopSession as stop:
+                    run.stopped = stop.reason
+                    break
                 continue
             if done:
                 continue  # the program exited: read what is left, briefly
@@ -195,10 +218,10 @@ async def run_session(
         await asyncio.wait(helpers)  # a cancelled readline must finish before the pipe is read again
         # Read both pipes to their end (the group is dead, so it comes at once): the transport
         # closes cleanly and lines already written still reach the transcript.
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, ValueError):
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, ValueError, StopSession):
             async with asyncio.timeout(1.0):
                 while line := await proc.stdout.readline():
-                    _handle_line(line, run, transcript, on_message)
+                    _handle_line(line, run, transcript, None if run.stopped else on_message)
         with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
             await asyncio.wait_for(asyncio.shield(stderr_reader), 1.0)
         stderr_reader.cancel()
