@@ -169,3 +169,19 @@ def test_diagnose_failure_is_a_task_failure(tmp_path: Path, monkeypatch: pytest.
     _, ctx = workspace(tmp_path, monkeypatch, "not_logged_in")
     with pytest.raises(TaskFailure, match=r"^Claude Code is not authenticated: Not logged in"):
         asyncio.run(diagnose(ctx, evidence={}, problem_description="slow"))
+
+
+def test_async_validator_and_returning_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # As the coder agent would: its validator is a coroutine and it writes files itself.
+    _, ctx = workspace(tmp_path, monkeypatch, "broken_then_fixed")
+    seen: list[str] = []
+
+    async def validate(code: str) -> tuple[bool, list[dict[str, Any]]]:
+        seen.append(code)
+        await asyncio.sleep(0)
+        return names_resolve(code)
+
+    out = generate(ctx, validate=validate, write_output=False)
+    assert len(seen) == 2 and out["source"] == seen[-1] and "import json" in out["source"]
+    assert out["generated_file"] is None and out["validation_passed"] is True
+    assert not (ctx.workspace.root / "nodes" / "dump.py").exists()

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,9 @@ from parallel_execution.paths import PathOutsideWorkspace, resolve_in_workspace
 
 __all__ = ["STAGING_DIR", "Validator", "diagnose", "generate_code"]
 
-# Source text -> (passed, checks); each check a dict (``name``/``passed``/``message``, ...).
-Validator = Callable[[str], tuple[bool, list[dict[str, Any]]]]
+# Source text -> (passed, checks); each check a dict (``name``/``passed``/``message``, ...). Either a
+# plain function (run in a worker thread) or a coroutine function (awaited).
+Validator = Callable[[str], tuple[bool, list[dict[str, Any]]] | Awaitable[tuple[bool, list[dict[str, Any]]]]]
 STAGING_DIR = ".dispatch-staging"
 _CODER_TOOLS = ["Read", "Write", "Edit", "Grep", "Glob"]
 _DEBUG_TOOLS = ["Read", "Grep", "Glob"]
@@ -63,8 +65,13 @@ async def generate_code(
     max_budget_usd: float | None = None,
     stall_timeout_seconds: float | None = DEFAULT_STALL_SECONDS,
     agent: str = "coder",
+    write_output: bool = True,
 ) -> dict[str, Any]:
-    """Have a session write ``output_path``, validate it, repair by resuming; see module docstring."""
+    """Have a session write ``output_path``, validate it, repair by resuming; see module docstring.
+
+    With ``write_output=False`` the validated code is returned as ``source`` instead of being
+    written, for a caller that writes files itself.
+    """
     target = _in_workspace(output_path, ctx, "output_path")
     if target.exists() and not overwrite:
         raise TaskFailure(f"{target} already exists and overwrite is false", retryable=False)
@@ -103,14 +110,14 @@ async def generate_code(
                 passed, checks = False, [{"name": "file_written", "passed": False,
                                           "message": f"{staging} was not written: {why}"}]
             else:
-                passed, checks = await asyncio.to_thread(validate, code)
+                passed, checks = await _run_validator(validate, code)
             failed = [] if passed else _failed(checks)
             ctx.event("claude_validation", round=rounds, passed=passed, failed=[_check_name(c) for c in failed])
             if passed or rounds >= repair_attempts:
                 break
             rounds += 1
             session = await worker.run(replace(request, prompt=_repair_prompt(staging, failed), resume=session.session_id))
-        if passed and code is not None:
+        if passed and code is not None and write_output:
             atomic_write_text(target, code)
     finally:
         _remove_staging(staging_dir)
@@ -118,7 +125,8 @@ async def generate_code(
     if report is not None and report.get("generated_file") == str(staging):  # the model saw the staging path
         report["generated_file"] = str(target) if passed else None
     outcome: dict[str, Any] = {
-        "backend": "claude", "generated_file": str(target) if passed else None, "validation_passed": passed,
+        "backend": "claude", "generated_file": str(target) if passed and write_output else None,
+        "validation_passed": passed,
         "checks": checks, "repair_rounds": rounds, "report": report, **worker.summary(), "files_changed": changes,
         "unexpected_changes": _unexpected(changes, target.relative_to(root).as_posix() if target.is_relative_to(root) else ""),
     }
@@ -129,6 +137,8 @@ async def generate_code(
         names = ", ".join(_check_name(c) for c in _failed(checks))
         raise TaskFailure(f"generated code failed validation after {rounds} repair round(s): {names}",
                           output=outcome, retryable=True)
+    if not write_output:
+        outcome["source"] = code
     return outcome
 
 
@@ -202,6 +212,15 @@ def _in_workspace(path: str | Path, ctx: TaskContext, field: str) -> Path:
         return resolve_in_workspace(path, ctx.workspace)
     except PathOutsideWorkspace as exc:
         raise TaskFailure(f"{field}: {exc}", retryable=False) from None
+
+
+async def _run_validator(validate: Validator, code: str) -> tuple[bool, list[dict[str, Any]]]:
+    if inspect.iscoroutinefunction(validate):
+        return await validate(code)
+    result = await asyncio.to_thread(validate, code)
+    if inspect.isawaitable(result):  # a plain function that returned a coroutine
+        return await result
+    return result
 
 
 def _repair_prompt(staging: Path, failed: list[dict[str, Any]]) -> str:
