@@ -99,7 +99,8 @@ class DispatchRun:
         self.dispatch_id = dispatch_id or new_dispatch_id()
         self.redactor = Redactor.for_dispatch(t.task.input_data for t in plan.tasks)
         self.writer = TraceWriter(plan, self.dispatch_id, self.redactor, resumed_from)
-        services = services or Services()
+        # max_workers: the ceiling for the adaptive limit on model sessions (claude.limiter).
+        services = services or Services(max_workers=plan.config.max_workers)
         services.get_or_create("redactor", lambda: self.redactor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,

@@ -62,6 +62,8 @@ class CoderInput(AgentInput):
     node_name: str | None = Field(default=None, description="snake_case name; derived from the contract")
     overwrite: bool = Field(default=False, description="replace an existing output file")
     backend: BackendName = "scaffold"
+    repair_attempts: int = Field(default=1, ge=0, le=5, description="claude backend: rounds of fixing failed checks")
+    model: str | None = Field(default=None, description="claude backend: the model (default: the CLI's)")
 
     @field_validator("node_type", mode="before")
     @classmethod
@@ -132,7 +134,8 @@ class CoderAgent(Agent[CoderInput]):
                           context_files=context)
         ctx.event("coder.spec", node_name=spec.names.snake, class_name=spec.names.class_name,
                   context_used=[n.name for n in spec.context_used])
-        request = GenerationRequest(spec, data.backend, str(target), data.validation_level)
+        request = GenerationRequest(spec, data.backend, str(target), data.validation_level,
+                                    repair_attempts=data.repair_attempts, model=data.model)
         source = await generate(request, ctx)
         encoded = source.encode("utf-8")
         ctx.event("coder.generated", backend=data.backend, bytes=len(encoded))

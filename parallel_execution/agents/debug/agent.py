@@ -230,9 +230,6 @@ class DebugAgent(Agent[DebugInput]):
         return data.get("backend") == "claude"
 
     async def run(self, data: DebugInput, ctx: TaskContext) -> dict[str, Any]:
-        if data.backend == "claude":
-            raise TaskFailure("the claude backend of the debug agent is not available yet; use backend "
-                              "'static' (its findings will be the claude backend's evidence)", retryable=False)
         cancel = threading.Event()
         ctx.event("debug.start", depth=data.analysis_depth, affected=len(data.affected_files),
                   traces=len(data.error_traces))
@@ -250,4 +247,21 @@ class DebugAgent(Agent[DebugInput]):
         root = analysis.root_cause.candidate
         ctx.event("debug.done", findings=len(analysis.findings), errors=len(analysis.errors),
                   root_cause=f"{root.file}:{root.line}" if root else None)
+        if data.backend == "claude":
+            return await _with_model_diagnosis(analysis.to_json(), data, ctx)
         return analysis.to_json()
+
+
+async def _with_model_diagnosis(static: dict[str, Any], data: DebugInput, ctx: TaskContext) -> dict[str, Any]:
+    """The claude backend: a session diagnoses with the static findings as evidence; those stay
+    authoritative for file:line, model findings that point nowhere real become ``unverified_findings``."""
+    from parallel_execution.claude.backends import diagnose  # only model-backed tasks load it
+    from parallel_execution.claude.reports import merge_diagnosis
+
+    model = await diagnose(ctx, evidence=static, problem_description=data.problem_description,
+                           hypothesis=data.hypothesis, affected_files=data.affected_files,
+                           error_traces=data.error_traces, analysis_depth=data.analysis_depth)
+    merged = merge_diagnosis(static, model.get("diagnosis"), ctx.workspace)
+    merged["claude"] = {k: model.get(k) for k in ("session_id", "num_turns", "usage", "total_cost_usd",
+                                                  "transcript", "narrative", "report_error")}
+    return merged
