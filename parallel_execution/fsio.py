@@ -2,14 +2,15 @@
 
 A reader never sees a half-written file, a crash leaves either the old file or the new one, and a
 symlink planted at the target name is replaced, never followed. Files get the mode a plain
-``open(..., "w")`` would give them (0666 minus the umask), not mkstemp's 0600.
+``open(..., "w")`` would give them (0666 minus the umask). This is on the hot path (one trace file
+per task), so it is plain ``os`` calls: no mkstemp name search, no chmod, mkdir only when needed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,7 @@ import orjson
 __all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "dumps_json"]
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_current_umask()
+_COUNTER = itertools.count()
 
 
 def dumps_json(value: Any, *, indent: bool = False) -> bytes:
@@ -44,15 +39,23 @@ def _fallback(value: Any) -> Any:
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool = False) -> Path:
     """Write ``data`` to ``path`` atomically and return the path. Parent folders are created."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # O_EXCL on a name unique to this process and call: never follows or reuses anything planted.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{next(_COUNTER)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        fd = os.open(tmp, flags, 0o666)  # the umask applies, as with open(path, "w")
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, flags, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
             if fsync:
-                os.fsync(handle.fileno())
-        os.chmod(tmp, _FILE_MODE)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

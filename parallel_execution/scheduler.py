@@ -178,6 +178,10 @@ class Scheduler:
         self._inbox: asyncio.Queue[TaskOutcome | object] = asyncio.Queue()
         # Recorded batches waiting for their commit, oldest first (commits resolve in order).
         self._unreleased: deque[tuple[list[TaskOutcome], list[asyncio.Future[None]]]] = deque()
+        # Tasks that become ready as soon as a pending commit resolves ("imminent"); a free slot is
+        # kept for them rather than given to a lower-priority task (no priority inversion).
+        self._unreleased_deps: dict[int, int] = {}
+        self._imminent: set[int] = set()
         self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
         self.observer_errors: list[str] = []
 
@@ -226,6 +230,8 @@ class Scheduler:
     def _start_ready(self, group: asyncio.TaskGroup) -> None:
         state = self._state
         while state.ready and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
+            if self._imminent and self._slots_held_for_imminent(state.ready[0]):
+                break
             _, i = heapq.heappop(state.ready)
             planned = self.plan.tasks[i]
             seen = deps_digest(planned.task, self.output_digests)
@@ -239,6 +245,13 @@ class Scheduler:
                 task = group.create_task(self._run_task(planned, seen), name=planned.task_id)
                 task.add_done_callback(functools.partial(self._cancelled_before_start, planned=planned))
                 state.running[i] = task
+
+    def _slots_held_for_imminent(self, candidate: tuple[float, int]) -> bool:
+        """Whether imminent tasks that outrank ``candidate`` need every free slot."""
+        state, tasks = self._state, self.plan.tasks
+        self._imminent -= state.outcomes.keys()  # skipped meanwhile (another dependency failed)
+        higher = sum(1 for j in self._imminent if (-tasks[j].priority, j) < candidate)
+        return higher >= self.plan.config.max_workers - len(state.running)
 
     def _reusable(self, planned: PlannedTask, seen_deps: str) -> PriorResult | None:
         prior = self.reuse.get(planned.task_id)
@@ -279,6 +292,12 @@ class Scheduler:
         for future in pending:
             future.add_done_callback(self._wake_on_durable)
         self._unreleased.append((batch, pending))
+        for outcome in batch:
+            if outcome.status == "success":
+                for d in outcome.planned.dependents:
+                    self._unreleased_deps[d] = self._unreleased_deps.get(d, 0) + 1
+                    if state.waiting[d] == self._unreleased_deps[d] and d not in state.outcomes:
+                        self._imminent.add(d)
         self._release_durable()
         if self.plan.config.fail_fast:
             for outcome in batch:
@@ -300,8 +319,11 @@ class Scheduler:
                 if outcome.status == "success":
                     for d in outcome.planned.dependents:
                         state.waiting[d] -= 1
-                        if state.waiting[d] == 0 and d not in state.outcomes:
-                            heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
+                        self._unreleased_deps[d] -= 1
+                        if state.waiting[d] == 0:
+                            self._imminent.discard(d)
+                            if d not in state.outcomes:
+                                heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
 
     def _skip_dependents(self, failed: TaskOutcome) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks
