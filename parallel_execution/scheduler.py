@@ -139,6 +139,17 @@ ObserverLike = object
 
 
 @dataclass(slots=True)
+class _Average:
+    """Exponentially weighted moving average; starts at 0."""
+
+    value: float = 0.0
+    weight: float = 0.2
+
+    def add(self, sample: float) -> None:
+        self.value += self.weight * (sample - self.value)
+
+
+@dataclass(slots=True)
 class _State:
     waiting: list[int]  # unfinished dependencies per task
     ready: list[tuple[float, int]] = field(default_factory=list)  # (-priority, index)
@@ -177,11 +188,14 @@ class Scheduler:
         # Task coroutines report here; so do commit futures when they resolve (_DURABLE).
         self._inbox: asyncio.Queue[TaskOutcome | object] = asyncio.Queue()
         # Recorded batches waiting for their commit, oldest first (commits resolve in order).
-        self._unreleased: deque[tuple[list[TaskOutcome], list[asyncio.Future[None]]]] = deque()
-        # Tasks that become ready as soon as a pending commit resolves ("imminent"); a free slot is
-        # kept for them rather than given to a lower-priority task (no priority inversion).
+        self._unreleased: deque[tuple[list[TaskOutcome], list[asyncio.Future[None]], float]] = deque()
+        # Tasks that become ready as soon as a pending commit resolves ("imminent"). While a typical
+        # task outlasts a typical commit, a free slot is kept for them rather than given to a
+        # lower-priority task (no priority inversion); for tiny tasks waiting would cost more.
         self._unreleased_deps: dict[int, int] = {}
         self._imminent: set[int] = set()
+        self._commit_ms = _Average()
+        self._task_ms = _Average()
         self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
         self.observer_errors: list[str] = []
 
@@ -230,7 +244,8 @@ class Scheduler:
     def _start_ready(self, group: asyncio.TaskGroup) -> None:
         state = self._state
         while state.ready and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
-            if self._imminent and self._slots_held_for_imminent(state.ready[0]):
+            if self._imminent and self._task_ms.value > self._commit_ms.value \
+                    and self._slots_held_for_imminent(state.ready[0]):
                 break
             _, i = heapq.heappop(state.ready)
             planned = self.plan.tasks[i]
@@ -291,8 +306,10 @@ class Scheduler:
         pending = [f for f in self._notify("commit") if isinstance(f, asyncio.Future) and not f.done()]
         for future in pending:
             future.add_done_callback(self._wake_on_durable)
-        self._unreleased.append((batch, pending))
+        self._unreleased.append((batch, pending, time.monotonic()))
         for outcome in batch:
+            if outcome.attempts:
+                self._task_ms.add(outcome.execution_time_ms)
             if outcome.status == "success":
                 for d in outcome.planned.dependents:
                     self._unreleased_deps[d] = self._unreleased_deps.get(d, 0) + 1
@@ -311,7 +328,8 @@ class Scheduler:
         """Release the dependents of the recorded batches whose commits have resolved."""
         state = self._state
         while self._unreleased and all(f.done() for f in self._unreleased[0][1]):
-            batch, futures = self._unreleased.popleft()
+            batch, futures, committed_at = self._unreleased.popleft()
+            self._commit_ms.add((time.monotonic() - committed_at) * 1000)
             for future in futures:
                 if not future.cancelled() and future.exception() is not None:
                     self.observer_errors.append(f"commit: {future.exception()}")
