@@ -4,13 +4,16 @@ Policy
 ------
 A task becomes *ready* the moment its last dependency succeeds. Ready tasks wait in a heap ordered
 by longest remaining path (``PlannedTask.priority``), ties by input order, and start whenever fewer
-than ``max_workers`` run. There are no barriers: one slow task delays only its own dependents.
+than ``max_workers`` run. There are no barriers: one slow task delays only its own dependents. A
+task whose dependencies are done but whose release waits on a commit (see below) is *imminent*:
+while tasks typically outlast commits, free slots are held for imminent tasks that outrank the
+next ready one, so a commit never lets a lower-priority task take the critical path's slot.
 
 State
 -----
 One ``_State`` holds everything mutable (dependency counters, ready heap, outcomes), changed only by
-the loop in ``Scheduler.run``: each task coroutine reports back through a queue and never touches
-it. All task coroutines live in one ``asyncio.TaskGroup``; none outlives the run.
+the loop in ``Scheduler.run`` (with the commit bookkeeping beside it): each task coroutine reports
+back through a queue and never touches it. All task coroutines live in one ``asyncio.TaskGroup``; none outlives the run.
 
 Outcomes are values
 -------------------
