@@ -44,8 +44,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, fsync: bool
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
         fd = os.open(tmp, flags, 0o666)  # the umask applies, as with open(path, "w")
-    except FileNotFoundError:
-        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileNotFoundError, NotADirectoryError):
+        target.parent.mkdir(parents=True, exist_ok=True)  # names the blocking file if there is one
         fd = os.open(tmp, flags, 0o666)
     try:
         try:

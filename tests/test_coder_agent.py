@@ -161,10 +161,15 @@ def test_unwritable_target_fails_clearly(ws: Path) -> None:
     assert err.value.retryable is False
 
 
-def test_claude_backend_is_not_available_yet(ws: Path) -> None:
-    with pytest.raises(TaskFailure, match=r'the coder agent\'s "claude" backend is not available yet') as err:
+def test_claude_backend_without_credentials_fails_clearly_and_is_not_retried(
+        ws: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_claude.harness import use_fake
+
+    use_fake(monkeypatch, tmp_path / "state", "not_logged_in")
+    with pytest.raises(TaskFailure, match=r"^Claude Code is not authenticated: Not logged in") as err:
         run(ws, backend="claude")
     assert err.value.retryable is False
+    assert not list(ws.rglob("*.py"))  # nothing written
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [

@@ -78,9 +78,13 @@ def test_valid_input_defaults_and_resolved_paths(tmp_path: Path) -> None:
     assert (data.error_traces, data.analysis_depth, data.hypothesis, data.backend) == (["one trace"], "standard", None, "static")
 
 
-def test_claude_backend_fails_without_retry(tmp_path: Path) -> None:
+def test_claude_backend_without_credentials_fails_without_retry(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_claude.harness import use_fake
+
+    use_fake(monkeypatch, tmp_path / "state", "not_logged_in")
     (tmp_path / "a.py").write_text("x = 1\n")
-    with pytest.raises(TaskFailure, match="the claude backend of the debug agent is not available yet") as info:
+    with pytest.raises(TaskFailure, match=r"^Claude Code is not authenticated: Not logged in") as info:
         run_agent(tmp_path, problem_description="x", affected_files=["a.py"], backend="claude")
     assert info.value.retryable is False
 
