@@ -45,3 +45,42 @@ def test_example(example: Path, tmp_path: Path):
     assert proc.returncode == 0 and result["status"] == "success", failed or result
     for r in result["results"]:
         assert Path(r["trace_file"]).exists()
+
+
+def _peer_example(name: str, workspace: Path) -> Path:
+    """The original dispatcher's example, unchanged but for its /tmp/examples root."""
+    source = PEER_EXAMPLES / name
+    if not source.exists():
+        pytest.skip(f"{source} is not beside this checkout")
+    target = workspace.parent / name
+    target.write_text(source.read_text().replace("/tmp/examples", str(workspace)))
+    return target
+
+
+def test_peer_parallel_generation_runs_as_a_migrating_user_would(tmp_path: Path):
+    workspace = tmp_path / "examples"
+    workspace.mkdir()
+    proc = subprocess.run([*RUNNER, str(_peer_example("01_parallel_generation.json", workspace)), "--quiet",
+                           "--workspace", str(workspace), "--trace-dir", str(tmp_path / "traces")],
+                          capture_output=True, env=runner_env(), timeout=240)
+    result = orjson.loads(proc.stdout)
+    assert proc.returncode == 0, result
+    assert sorted(p.name for p in workspace.glob("*.py")) == [
+        "node_order_updater_effect.py", "node_product_reader_effect.py", "node_user_writer_effect.py"]
+
+
+def test_peer_mixed_workflow_reports_missing_files_and_skips_honestly(tmp_path: Path):
+    workspace = tmp_path / "examples"
+    workspace.mkdir()
+    proc = subprocess.run([*RUNNER, str(_peer_example("03_mixed_workflow.json", workspace)), "--quiet",
+                           "--workspace", str(workspace), "--trace-dir", str(tmp_path / "traces")],
+                          capture_output=True, env=runner_env(), timeout=240)
+    result = orjson.loads(proc.stdout)
+    statuses = {r["task_id"]: r["status"] for r in result["results"]}
+    assert proc.returncode == 1
+    # None of debug-api-performance's files exist: it fails and its dependent is skipped, saying why;
+    # the independent branch runs and the integration check reports the missing file it was given.
+    assert statuses == {"debug-api-performance": "error", "gen-cache-reducer": "success",
+                        "debug-cache-integration": "success", "gen-query-optimizer": "skipped"}
+    integration = next(r for r in result["results"] if r["task_id"] == "debug-cache-integration")
+    assert integration["output"]["missing_files"] == [str(workspace / "api" / "endpoints.py")]
