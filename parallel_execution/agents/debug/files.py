@@ -7,9 +7,10 @@ of it. Items that match nothing are *missing* (reported, not fatal); non-Python 
 *skipped* with a reason.
 
 **Frame mapping.** A traceback from CI or another machine names paths that do not exist here
-(``/home/ci/app/buggy_app/auth.py``). Such a frame maps to the longest tail of its path (at least
+(``/home/ci/app/buggy_app/auth.py``), or that exist in another checkout. Such a frame maps to the longest tail of its path (at least
 folder and file) that exists in the workspace, else to a known file (affected or indexed) by the
-longest common path suffix, where a bare file name must be unique to count. A frame is "in the
+longest common path suffix, where a bare file name must be unique to count (an existing file outside
+the workspace maps only by a tail of two or more path parts). A frame is "in the
 workspace" only when it maps to a file inside it that is not in a virtualenv or ``site-packages``.
 """
 
@@ -137,9 +138,14 @@ class _Mapper:
             return raw, False, None
         path = Path(raw)
         local = path if path.is_absolute() else self.policy.root / path
+        outside: tuple[str, bool, str | None] | None = None
         if local.is_file():
             real = Path(os.path.realpath(local))
-            return str(real), self.in_workspace(real), None
+            if self.in_workspace(real):
+                return str(real), True, None
+            # It exists, but outside: another checkout of the same code (a CI clone beside the
+            # original) still maps by its path tail below; a library file keeps its own path.
+            outside = (str(real), False, None)
         parts = path.parts
         for start in range(1, len(parts) - 1):  # longest tail of the path that exists in the workspace
             candidate = self.policy.root.joinpath(*parts[start:])
@@ -147,6 +153,8 @@ class _Mapper:
                 real = Path(os.path.realpath(candidate))
                 if self.in_workspace(real):
                     return str(real), True, raw
+        if outside is not None:
+            return outside
         best: tuple[int, tuple[str, ...]] | None = None
         tied = False
         for known in self.by_name.get(path.name, []):
