@@ -23,9 +23,10 @@ from typing import Any, TypeVar
 
 from parallel_execution.agents.base import Services
 from parallel_execution.graph import critical_path
+from parallel_execution.outcomes import ObserverLike, PriorResult, TaskOutcome
 from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
 from parallel_execution.redact import Redactor
-from parallel_execution.scheduler import ObserverLike, PriorResult, Scheduler, TaskOutcome
+from parallel_execution.scheduler import Scheduler
 from parallel_execution.schema import (
     DispatchConfig,
     DispatchInput,

@@ -27,8 +27,8 @@ from typing import Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import atomic_write_json, atomic_write_text
+from parallel_execution.outcomes import TaskOutcome
 from parallel_execution.planner import PlannedTask
-from parallel_execution.scheduler import TaskOutcome
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "Claim", "PlanStore", "StatusWriter"]
 

@@ -35,8 +35,8 @@ from typing import IO, Any, TextIO
 
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
+from parallel_execution.outcomes import ObserverLike, TaskOutcome
 from parallel_execution.planner import PlannedTask, ValidatedPlan
-from parallel_execution.scheduler import ObserverLike, TaskOutcome
 
 __all__ = [
     "EventLog",

@@ -30,9 +30,9 @@ from parallel_execution import progress
 from parallel_execution.cli import add_run_options, apply_overrides, execute, read_input
 from parallel_execution.dispatcher import DispatchRun
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.outcomes import PriorResult
 from parallel_execution.planner import build_plan, parse_input
 from parallel_execution.redact import REDACTED
-from parallel_execution.scheduler import PriorResult
 from parallel_execution.traces import INPUT_NAME
 from parallel_execution.tracestore import load_dispatch
 

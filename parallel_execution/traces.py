@@ -34,9 +34,9 @@ from typing import Any
 
 from parallel_execution.digests import input_digest
 from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.outcomes import TaskOutcome
 from parallel_execution.planner import ValidatedPlan
 from parallel_execution.redact import Redactor
-from parallel_execution.scheduler import TaskOutcome
 from parallel_execution.schema import SCHEMA_VERSION, DispatchResult
 
 __all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]

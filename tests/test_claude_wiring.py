@@ -44,7 +44,7 @@ def test_coder_claude_backend_repairs_and_only_validated_code_lands(tmp_path, wo
     assert r.status == "success", r.error
     assert r.output["implementation"] == "claude" and r.output["validation_passed"] is True
     assert (workspace / "generated" / "node_order_total_compute.py").read_text() == good
-    first, second = calls(state)
+    _, second = calls(state)
     assert "--resume" in second["argv"]  # the failed checks went back into the same session
     assert r.cost_usd == result.summary.total_cost_usd == 0.04
 
