@@ -14,7 +14,7 @@ Pipeline, one direction::
 
 :func:`analyse` is plain, synchronous CPU work returning an :class:`Analysis` value; the agent runs
 it with ``asyncio.to_thread`` and a cancel flag checked between files, so a timeout stops it
-promptly. The ``claude`` backend (a later issue) will take that same value as its evidence.
+promptly. The ``claude`` backend takes that same value as its evidence (``_with_model_diagnosis``).
 
 Failure policy: affected files that do not exist are listed in ``missing_files``; only when none
 of them can be read does the task fail (non-retryable, with the partial output attached).
