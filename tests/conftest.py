@@ -9,12 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext
 from parallel_execution.agents.registry import register_agent
 from parallel_execution.errors import TaskFailure
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A shared 2-core CI machine can be slow at times: no per-example deadline, no "too slow" failures.
+settings.register_profile("parallel-dispatch", deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile("parallel-dispatch")
 
 
 class ProbeInput(AgentInput):
