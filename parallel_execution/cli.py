@@ -95,7 +95,7 @@ def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPl
     return build_plan(data, allow_commands=args.allow_commands)
 
 
-def execute(run: DispatchRun, *, quiet: bool = False) -> int:
+def execute(run: DispatchRun) -> int:
     """Run with signal handling; print the result; return the exit code."""
     received: list[int] = []
 

@@ -11,7 +11,7 @@ Hierarchy::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["CycleError", "DispatchError", "InputIssue", "InvalidInput", "TaskFailure"]
@@ -68,7 +68,6 @@ class TaskFailure(DispatchError):
     message: str
     output: dict[str, Any] | None = None
     retryable: bool = True
-    details: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         super().__init__(self.message)
