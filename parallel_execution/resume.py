@@ -75,8 +75,12 @@ def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
 
 
 def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
-    """Build the plan (from ``raw`` or the stored input) and run it reusing the earlier successes."""
-    trace_dir = args.trace_dir or "./traces"
+    """Build the plan (from ``raw`` or the stored input) and run it reusing the earlier successes.
+
+    The earlier dispatch is looked up in ``--trace-dir``, else the given input's ``trace_dir``,
+    else ``./traces``.
+    """
+    trace_dir = args.trace_dir or (parse_input(raw).config.trace_dir if raw is not None else "./traces")
     prior = load_prior(ref, trace_dir)
     if raw is None:
         try:

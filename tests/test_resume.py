@@ -123,3 +123,17 @@ def test_resume_of_unknown_dispatch_is_an_input_error(tmp_path):
                           env=runner_env())
     assert proc.returncode == 2
     assert json.loads(proc.stdout)["errors"][0]["message"].startswith("no dispatch 'nope'")
+
+
+def test_run_resume_finds_the_earlier_dispatch_through_the_files_trace_dir(tmp_path):
+    doc = {"tasks": [{"task_id": "a", "agent": "echo", "input_data": {"fail_on_attempts": [1]}}],
+           "config": {"trace_dir": str(tmp_path / "custom-traces")}}
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    first = subprocess.run([*RUNNER, "t.json", "--quiet"], capture_output=True, cwd=tmp_path, env=runner_env())
+    assert first.returncode == 1
+    doc["tasks"][0]["input_data"]["fail_on_attempts"] = []
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    second = subprocess.run([*RUNNER, "t.json", "--quiet", "--resume", "latest"], capture_output=True, cwd=tmp_path,
+                            env=runner_env())
+    assert second.returncode == 0, second.stdout.decode()
+    assert json.loads(second.stdout)["resume"]["resumed_from"] == json.loads(first.stdout)["dispatch_id"]
