@@ -210,7 +210,10 @@ class _DurableWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
-        self._file.close()
+        try:
+            self._file.close()  # flushes what a failed write left buffered: it may fail again
+        except OSError as exc:
+            self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
 
     def _work(self) -> None:
         running = True
