@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import RUNNER, config, runner_env
 
 from parallel_execution import dispatch
