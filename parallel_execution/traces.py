@@ -224,32 +224,34 @@ class _DurableWriter:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            lines, barriers = [], []
-            for item in items:
-                if item is None:
-                    running = False
-                elif len(item) == 2:
-                    barriers.append(item)
-                else:
-                    path, data, journal_line, written = item
-                    try:
-                        atomic_write_bytes(path, data)
-                    except OSError as exc:
-                        self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
-                        continue
-                    written()
-                    lines.append(journal_line)
+            running = None not in items
+            barriers = [item for item in items if item is not None and len(item) == 2]
             try:
-                if lines:
-                    self._file.write(b"".join(lines))
-                    self._file.flush()
-                if barriers:  # lines without a barrier are covered by the next batch's fsync
-                    os.fsync(self._file.fileno())
-            except OSError as exc:
-                self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+                self._write_batch([item for item in items if item is not None and len(item) == 4], bool(barriers))
+            except Exception as exc:  # never leave the scheduler waiting on a barrier
+                self._on_error(f"trace writer: {exc!r}")
             for loop, future in barriers:
                 with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
                     loop.call_soon_threadsafe(_resolve, future)
+
+    def _write_batch(self, files: list[tuple[Path, bytes, bytes, Callable[[], None]]], sync: bool) -> None:
+        lines = []
+        for path, data, journal_line, written in files:
+            try:
+                atomic_write_bytes(path, data)
+            except OSError as exc:
+                self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
+                continue
+            written()
+            lines.append(journal_line)
+        try:
+            if lines:
+                self._file.write(b"".join(lines))
+                self._file.flush()
+            if sync:  # lines without a barrier are covered by the next batch's fsync
+                os.fsync(self._file.fileno())
+        except OSError as exc:
+            self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
