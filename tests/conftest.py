@@ -95,3 +95,13 @@ def runner_env() -> dict[str, str]:
 
 
 RUNNER = [sys.executable, "-m", "parallel_execution"]
+
+
+def real_claude_cli() -> str | None:
+    """The real Claude Code program (on PATH or bundled in claude-agent-sdk), never a stand-in."""
+    import shutil
+
+    from parallel_execution.claude.binary import bundled_binary
+
+    bundled = bundled_binary()
+    return shutil.which("claude") or (str(bundled) if bundled else None)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -25,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import real_claude_cli
 from markdown_it import MarkdownIt
 
 import parallel_execution
@@ -188,16 +188,6 @@ def run_in_subprocess(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-def claude_cli() -> str | None:
-    found = shutil.which("claude")
-    if found:
-        return found
-    try:
-        import claude_agent_sdk
-    except ImportError:
-        return None
-    bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    return str(bundled) if bundled.is_file() else None
 
 
 # --- agents and commands -----------------------------------------------------------------------
@@ -323,7 +313,7 @@ def test_wheel_ships_the_files_install_agents_reads() -> None:
 
 @pytest.fixture(scope="module")
 def claude(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
-    cli = claude_cli()
+    cli = real_claude_cli()
     if cli is None:
         pytest.skip("Claude Code CLI not installed (pip install claude-agent-sdk bundles it)")
     home = tmp_path_factory.mktemp("claude-home")

@@ -47,37 +47,31 @@ def test_example(example: Path, tmp_path: Path):
         assert Path(r["trace_file"]).exists()
 
 
-def _peer_example(name: str, workspace: Path) -> Path:
-    """The original dispatcher's example, unchanged but for its /tmp/examples root."""
+def run_peer_example(name: str, tmp_path: Path) -> tuple[int, dict, Path]:
+    """Run the original dispatcher's example, unchanged but for its /tmp/examples root."""
     source = PEER_EXAMPLES / name
     if not source.exists():
         pytest.skip(f"{source} is not beside this checkout")
-    target = workspace.parent / name
+    workspace = tmp_path / "examples"
+    workspace.mkdir()
+    target = tmp_path / name
     target.write_text(source.read_text().replace("/tmp/examples", str(workspace)))
-    return target
+    proc = subprocess.run([*RUNNER, str(target), "--quiet", "--workspace", str(workspace),
+                           "--trace-dir", str(tmp_path / "traces")], capture_output=True, env=runner_env(), timeout=240)
+    return proc.returncode, orjson.loads(proc.stdout), workspace
 
 
 def test_peer_parallel_generation_runs_as_a_migrating_user_would(tmp_path: Path):
-    workspace = tmp_path / "examples"
-    workspace.mkdir()
-    proc = subprocess.run([*RUNNER, str(_peer_example("01_parallel_generation.json", workspace)), "--quiet",
-                           "--workspace", str(workspace), "--trace-dir", str(tmp_path / "traces")],
-                          capture_output=True, env=runner_env(), timeout=240)
-    result = orjson.loads(proc.stdout)
-    assert proc.returncode == 0, result
+    code, result, workspace = run_peer_example("01_parallel_generation.json", tmp_path)
+    assert code == 0, result
     assert sorted(p.name for p in workspace.glob("*.py")) == [
         "node_order_updater_effect.py", "node_product_reader_effect.py", "node_user_writer_effect.py"]
 
 
 def test_peer_mixed_workflow_reports_missing_files_and_skips_honestly(tmp_path: Path):
-    workspace = tmp_path / "examples"
-    workspace.mkdir()
-    proc = subprocess.run([*RUNNER, str(_peer_example("03_mixed_workflow.json", workspace)), "--quiet",
-                           "--workspace", str(workspace), "--trace-dir", str(tmp_path / "traces")],
-                          capture_output=True, env=runner_env(), timeout=240)
-    result = orjson.loads(proc.stdout)
+    code, result, workspace = run_peer_example("03_mixed_workflow.json", tmp_path)
     statuses = {r["task_id"]: r["status"] for r in result["results"]}
-    assert proc.returncode == 1
+    assert code == 1
     # None of debug-api-performance's files exist: it fails and its dependent is skipped, saying why;
     # the independent branch runs and the integration check reports the missing file it was given.
     assert statuses == {"debug-api-performance": "error", "gen-cache-reducer": "success",

@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import real_claude_cli
 
 from parallel_execution import __version__, install
 from parallel_execution.install import (
@@ -254,16 +254,6 @@ def test_exactly_one_target_is_required(argv: list[str]) -> None:
         parser.parse_args(argv)
 
 
-def _claude_cli() -> str | None:
-    found = shutil.which("claude")
-    if found:
-        return found
-    try:
-        import claude_agent_sdk
-    except ImportError:
-        return None
-    bundled = Path(claude_agent_sdk.__file__).parent / "_bundled" / "claude"
-    return str(bundled) if bundled.is_file() else None
 
 
 def test_installed_files_load_in_claude_code_through_the_real_cli(tmp_path: Path, project: Path) -> None:
@@ -280,7 +270,7 @@ def test_installed_files_load_in_claude_code_through_the_real_cli(tmp_path: Path
     for path in sorted((target / "agents").glob("*.md")):
         meta = yaml.safe_load(path.read_text().split("---\n")[1])
         assert meta["name"] == path.stem and meta["description"] and meta["tools"]
-    cli = _claude_cli()
+    cli = real_claude_cli()
     if cli is None:
         pytest.skip("Claude Code CLI not installed (pip install claude-agent-sdk bundles it)")
     env = {
