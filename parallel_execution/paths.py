@@ -53,7 +53,9 @@ def resolve_in_workspace(value: str | os.PathLike[str], policy: WorkspacePolicy)
     resolved = Path(os.path.realpath(path))
     if not policy.allow_outside and not resolved.is_relative_to(policy.root):
         raise PathOutsideWorkspace(
-            f"path {raw!r} resolves to {str(resolved)!r}, outside the workspace {str(policy.root)!r}"
+            f"path {raw!r} resolves to {str(resolved)!r}, outside the workspace {str(policy.root)!r} "
+            "(point --workspace / config.workspace at a folder containing it, or set "
+            "config.allow_outside_workspace)"
         )
     return resolved
 

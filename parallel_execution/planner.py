@@ -121,6 +121,7 @@ def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, 
             loc = loc[2:]
         where = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
         message = err["msg"] if err["type"] != "json_invalid" else f"invalid JSON: {err['ctx'].get('error', err['msg'])}"
+        message = message.removeprefix("Value error, ")  # our validators' messages stand on their own
         issues.append(InputIssue(message, tid, where or None))
     return issues
 
@@ -144,7 +145,8 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
     try:
         policy = WorkspacePolicy.create(config.workspace, config.allow_outside_workspace)
         if not policy.root.is_dir():
-            issues.append(InputIssue(f"workspace {config.workspace!r} is not a directory", None, "config.workspace"))
+            issues.append(InputIssue(f"workspace {str(policy.root)!r} is not a directory (create it, or pass "
+                                     "--workspace)", None, "config.workspace"))
     except (OSError, ValueError) as exc:
         raise InvalidInput([InputIssue(f"bad workspace: {exc}", None, "config.workspace")]) from None
 
