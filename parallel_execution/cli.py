@@ -22,7 +22,7 @@ import importlib.util
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from parallel_execution import __version__, progress
 from parallel_execution.dispatcher import DispatchRun, run_sync
@@ -172,8 +172,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class UsageError(Exception):
+    """A command-line mistake (unknown flag, bad value): reported like invalid input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error raises instead of exiting, so stdout still gets its JSON document."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="dispatch-runner",
         description="Run a graph of agent tasks in parallel: task JSON in (stdin or FILE), one JSON result out.",
         epilog="Exit codes: 0 all succeeded, 1 some task failed/skipped, 2 invalid input, 130/143 interrupted.",
@@ -209,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
         args_list.insert(0, "run")
     try:
         args = parser.parse_args(args_list)
-    except SystemExit as exc:  # argparse's own exit: usage errors are exit 2 with nothing run
+    except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
+    except UsageError as exc:
+        emit(InvalidInput([InputIssue(f"usage: {exc}")]).to_json())
+        print(f"{exc} (see dispatch-runner --help)", file=sys.stderr)
+        return EXIT_INVALID
     try:
         return int(args.func(args))
     except KeyboardInterrupt:  # before any task started (a run installs its own handlers)

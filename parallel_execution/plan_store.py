@@ -107,11 +107,8 @@ class PlanStore:
     """The plan file on disk: locked read-modify-write of statuses, and this process's claims."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        try:
-            from filelock import FileLock
-        except ImportError:
-            raise InvalidInput([InputIssue("running a plan file needs the filelock package: "
-                                           "pip install 'parallel-dispatch[plans]'")]) from None
+        from filelock import FileLock  # a dependency; imported here as only `plan` needs it
+
         self.path = Path(path)
         self.claims_path = self.path.with_name(self.path.name + ".claims.json")
         self.lock = FileLock(str(self.path.with_name(self.path.name + ".lock")), timeout=LOCK_TIMEOUT_SECONDS)

@@ -136,3 +136,12 @@ def test_quick_start_imports_work_from_the_package_folder():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=REPO / "parallel_execution")
     assert proc.returncode == 0, proc.stderr.decode()
     assert proc.stdout.strip() == b"[] []"
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["run", "--max-workers", "abc"], ["validate", "a", "b"]])
+def test_usage_errors_are_exit_2_with_the_json_document(argv):
+    proc = run([*RUNNER, *argv], b"")
+    assert proc.returncode == 2
+    [error] = single_json(proc.stdout)["errors"]
+    assert error["message"].startswith("usage: dispatch-runner")
+    assert b"see dispatch-runner --help" in proc.stderr

@@ -367,16 +367,6 @@ def test_invalid_plans_exit_2_with_the_structured_error(document: dict[str, Any]
     assert plan.read_bytes() == before
 
 
-def test_missing_filelock_names_the_extra_to_install(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setitem(sys.modules, "filelock", None)
-    plan = write_plan(tmp_path / "plan.json", {"phases": []})
-    code, out, _ = run_plan(capsys, plan)
-    assert code == 2
-    assert out["errors"][0]["message"] == ("running a plan file needs the filelock package: "
-                                          "pip install 'parallel-dispatch[plans]'")
-
-
 def test_live_claims_are_respected_and_dead_ones_reclaimed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     plan = write_plan(tmp_path / "plan.json", {"phases": [phase("p1", [sub("mine"), sub("theirs", status="in_progress"),
                                                                         sub("crashed", status="in_progress")])]})
