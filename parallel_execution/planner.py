@@ -19,6 +19,7 @@ import os
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -244,10 +245,12 @@ def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
 
 
 def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: WorkspacePolicy) -> list[InputIssue]:
+    """Two tasks that may run at once must not touch the same path (or a folder and a path in it)
+    when at least one of them writes."""
     issues: list[InputIssue] = []
-    touching: dict[str, dict[str, list[int]]] = {"writes": defaultdict(list), "reads": defaultdict(list)}
+    touching: dict[str, dict[int, str]] = defaultdict(dict)  # path -> task index -> "writes" | "reads"
     for t in planned:
-        for kind, table in touching.items():
+        for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
             for field_name, raw in _declared_paths(t, kind):
                 try:
                     path = os.fspath(resolve_in_workspace(raw, policy))
@@ -255,21 +258,25 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
                     if field_name.startswith(kind):  # agent fields were already checked by their model
                         issues.append(InputIssue(str(exc), t.task_id, field_name))
                     continue
-                if t.index not in table[path]:
-                    table[path].append(t.index)
+                touching[path][t.index] = kind
 
-    writers, readers = touching["writes"], touching["reads"]
-    for path, ws in writers.items():
-        involved = sorted(set(ws) | set(readers.get(path, ())))
-        for n, a in enumerate(involved):
-            for b in involved[n + 1:]:
-                if a not in ws and b not in ws:
-                    continue  # two readers never conflict
-                if nx.has_path(facts.graph, a, b) or nx.has_path(facts.graph, b, a):
-                    continue  # ordered by dependencies: they never run at the same time
-                verb = "writes" if b in ws else "reads"
-                issues.append(InputIssue(
-                    f"conflict on {path!r}: task {planned[b].task_id!r} also {verb} it and may run at the "
-                    f"same time; make one depend on the other", planned[a].task_id,
-                    "writes" if a in ws else "reads"))
-    return issues
+    reported: set[tuple[int, int]] = set()
+    for path, tasks in touching.items():
+        # The same path, and every folder above it that some task touches (a folder covers its files).
+        related = [path, *(str(folder) for folder in Path(path).parents if str(folder) in touching)]
+        for other_path in related:
+            for a, kind_a in tasks.items():
+                for b, kind_b in touching[other_path].items():
+                    if a == b or "writes" not in (kind_a, kind_b) or (min(a, b), max(a, b)) in reported:
+                        continue
+                    if nx.has_path(facts.graph, a, b) or nx.has_path(facts.graph, b, a):
+                        continue  # ordered by dependencies: they never run at the same time
+                    reported.add((min(a, b), max(a, b)))
+                    first, second = sorted(((a, kind_a, path), (b, kind_b, other_path)))
+                    where = repr(first[2]) if path == other_path else f"{first[2]!r} and {second[2]!r}"
+                    issues.append(InputIssue(
+                        f"conflict on {where}: task {planned[second[0]].task_id!r} also {second[1]} "
+                        f"{'it' if path == other_path else repr(second[2])} and may run at the same time; "
+                        f"make one depend on the other", planned[first[0]].task_id, first[1]))
+    position = {t.task_id: t.index for t in planned}
+    return sorted(issues, key=lambda i: position.get(i.task_id or "", -1))

@@ -23,7 +23,8 @@ __all__ = ["REDACTED", "Redactor", "looks_secret"]
 
 REDACTED = "[REDACTED]"
 # Names of fields that hold secrets, anywhere in a document ("max_tokens" is not one of them).
-_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token(?!s)|passw(or)?d|passphrase|credential|private[_-]?key|"
+_SECRET_NAME = re.compile(r"(api[_-]?key|secret|token(?!s)|passw(or)?d|passphrase|credential|"
+                          r"(private|auth|access|signing|encryption|master|client|session)[_-]?key|"
                           r"authorization|cookie)", re.IGNORECASE)
 # Environment variable names are terser: OPENAI_KEY, AWS_ACCESS_KEY_ID, DB_PASS.
 _SECRET_ENV_NAME = re.compile(_SECRET_NAME.pattern + r"|(_KEY(_ID)?|_PASS|_PWD|^KEY)$", re.IGNORECASE)

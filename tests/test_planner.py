@@ -138,3 +138,13 @@ def test_empty_and_non_json_input():
         parse_input(b"{nope")
     with pytest.raises(InvalidInput, match="invalid JSON"):
         parse_input(b"\xff\xfe")
+
+
+def test_a_folder_covers_the_files_in_it(tmp_path):
+    tasks = [{"task_id": "gen", "agent": "echo", "writes": ["out/n.py"]},
+             {"task_id": "scan", "agent": "echo", "reads": ["out"]},
+             {"task_id": "later", "agent": "echo", "reads": ["out"], "dependencies": ["gen"]}]
+    errors = plan_errors(doc(*tasks, workspace=str(tmp_path)))
+    out = os.path.realpath(tmp_path / "out")
+    assert errors == [("gen", "writes", f"conflict on {os.path.join(out, 'n.py')!r} and {out!r}: task 'scan' also "
+                                        f"reads {out!r} and may run at the same time; make one depend on the other")]

@@ -36,6 +36,7 @@ def test_json_escaped_secret_values_are_found_in_bytes():
 
 def test_names():
     assert looks_secret("api_key") and looks_secret("Authorization") and looks_secret("client_secret")
+    assert looks_secret("auth_key") and looks_secret("accessKey") and looks_secret("signing-key")
     assert not looks_secret("max_tokens") and not looks_secret("primary_key")
     assert looks_secret("OPENAI_KEY", env=True) and looks_secret("DB_PASS", env=True)
 
