@@ -25,6 +25,7 @@ ran nothing. ``$from`` references reach subtasks of the same run only (outputs a
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -61,6 +62,9 @@ class PlanSubtask(_Open):
     input_data: dict[str, Any] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
     retries: int | None = Field(default=None, ge=0, le=100)
+
+
+_SUBTASK_FIELDS = ("id", "description", "status", "agent", "input_data", "timeout_seconds", "retries")
 
 
 class PlanPhase(_Open):
@@ -130,6 +134,13 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
                                          f"and {phase.label(i)!r})", key, where))
             else:
                 seen[key] = i
+            for extra in sub.model_extra or {}:
+                # Plan files carry fields we do not own, but a near-miss of one of ours is a typo
+                # that would silently change what runs (a misspelt "agent" makes a claude task).
+                close = difflib.get_close_matches(extra, _SUBTASK_FIELDS, n=1, cutoff=0.75)
+                if close:
+                    issues.append(InputIssue(f"subtask {key!r} has unknown field {extra!r}: did you mean "
+                                             f"{close[0]!r}?", key, f"phases[{i}].subtasks[{k}].{extra}"))
     order: list[int] = []
     try:
         order = list(nx.lexicographical_topological_sort(graph))

@@ -106,3 +106,9 @@ def test_retried_attempts_keep_separate_logs(trace_dir, workspace):
     folder = Path(r.trace_file).parent
     assert r.attempts == 2
     assert (folder / "flaky.stdout.log").exists() and (folder / "flaky.attempt2.stdout.log").exists()
+
+
+def test_a_failure_message_carries_the_last_stderr_line(trace_dir, workspace):
+    task = command("fails", [sys.executable, "-c", "import sys; print('noise', file=sys.stderr); sys.exit('No module named pytest')"])
+    (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
+    assert r.error == f"{Path(sys.executable).name} exited with code 1: No module named pytest"

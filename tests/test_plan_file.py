@@ -453,3 +453,12 @@ def test_interrupted_and_crashed_runners_leave_a_resumable_plan(signum: int, exp
     code, result = finish(start_runner(plan, "--allow-commands"))  # resumes without --reclaim
     assert code == 0 and [r["task_id"] for r in result["results"]] == ["slow"]
     assert statuses(plan) == {"slow": "completed"} and not claims.exists()
+
+
+def test_a_misspelt_field_of_ours_is_an_input_error_other_fields_are_kept():
+    text = json.dumps({"phases": [{"id": "p", "subtasks": [
+        {"id": "s1", "description": "d", "status": "pending", "agnet": "echo", "input_data": {"message": 1},
+         "verification": {"type": "command"}}]}]})
+    with pytest.raises(InvalidInput, match=r"^task 's1'.phases\[0\].subtasks\[0\].agnet: subtask 's1' has unknown "
+                                           r"field 'agnet': did you mean 'agent'\?$"):
+        parse_plan(text)

@@ -82,7 +82,9 @@ class CommandAgent(Agent[CommandInput]):
             "stderr_tail": _tail(err_path, data.tail_lines),
         }
         if proc.returncode not in data.ok_exit_codes:
-            raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}", output=output)
+            last = next((line for line in reversed(output["stderr_tail"].splitlines()) if line.strip()), "")
+            detail = f": {last.strip()[:300]}" if last else ""
+            raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
 
 
