@@ -116,7 +116,8 @@ def _config(max_workers: int, timeout_seconds: float | None, extra: Mapping[str,
     try:
         return DispatchConfig.model_validate(fields)
     except ValidationError as exc:
-        raise InvalidInput([InputIssue(i.message, None, i.field) for i in pydantic_issues(exc, None)]) from None
+        issues = pydantic_issues(exc, None, model=DispatchConfig)
+        raise InvalidInput([InputIssue(i.message, None, i.field) for i in issues]) from None
 
 
 def _tasks(calls: Sequence[AgentCall]) -> list[dict[str, Any]]:

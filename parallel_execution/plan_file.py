@@ -102,7 +102,7 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
         raise InvalidInput([InputIssue(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, "
                                        f"column {exc.colno})")]) from None
     except ValidationError as exc:
-        raise InvalidInput(pydantic_issues(exc, None)) from None
+        raise InvalidInput(pydantic_issues(exc, None, model=ImplementationPlan)) from None
     phases, issues, owner = model.phases, list[InputIssue](), dict[str, int]()
     for i, phase in enumerate(phases):
         for key in sorted(phase.keys(i)):
@@ -134,13 +134,13 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
                                          f"and {phase.label(i)!r})", key, where))
             else:
                 seen[key] = i
-            for extra in sub.model_extra or {}:
+            for unknown in sub.model_extra or {}:
                 # Plan files carry fields we do not own, but a near-miss of one of ours is a typo
                 # that would silently change what runs (a misspelt "agent" makes a claude task).
-                close = difflib.get_close_matches(extra, _SUBTASK_FIELDS, n=1, cutoff=0.75)
+                close = difflib.get_close_matches(unknown, _SUBTASK_FIELDS, n=1, cutoff=0.75)
                 if close:
-                    issues.append(InputIssue(f"subtask {key!r} has unknown field {extra!r}: did you mean "
-                                             f"{close[0]!r}?", key, f"phases[{i}].subtasks[{k}].{extra}"))
+                    issues.append(InputIssue(f"subtask {key!r} has unknown field {unknown!r}: did you mean "
+                                             f"{close[0]!r}?", key, f"phases[{i}].subtasks[{k}].{unknown}"))
     order: list[int] = []
     try:
         order = list(nx.lexicographical_topological_sort(graph))

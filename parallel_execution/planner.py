@@ -15,7 +15,9 @@ Any problem raises ``InvalidInput`` carrying all of them; nothing has been run o
 
 from __future__ import annotations
 
+import difflib
 import os
+import typing
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from parallel_execution.agents.base import Agent
 from parallel_execution.agents.registry import UnknownAgent, load_agent
@@ -108,14 +110,22 @@ def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> Dispatc
             return DispatchInput.model_validate_json(raw)
         return DispatchInput.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(pydantic_issues(exc, raw)) from None
+        raise InvalidInput(pydantic_issues(exc, raw, model=DispatchInput)) from None
 
 
-def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, prefix: str = "") -> list[InputIssue]:
-    """Turn pydantic errors into issues; ``tasks[i]`` locations are named by the task's id."""
+def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, prefix: str = "",
+                    model: type[BaseModel] | None = None) -> list[InputIssue]:
+    """Turn pydantic errors into issues; ``tasks[i]`` locations are named by the task's id. Given the
+    validated ``model``, an unknown field is reported with the closest known name."""
     issues = []
     for err in exc.errors(include_url=False):
         loc = list(err["loc"])
+        if err["type"] == "extra_forbidden" and model is not None and loc:
+            known = _field_names(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            err["msg"] = f"unknown field {loc[-1]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif err["type"] == "missing" and loc:
+            err["msg"] = f"required field {loc[-1]!r} is missing"
         tid = task_id
         if not prefix and len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
             tid = _raw_task_id(raw, loc[1])
@@ -125,6 +135,27 @@ def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, 
         message = message.removeprefix("Value error, ")  # our validators' messages stand on their own
         issues.append(InputIssue(message, tid, where or None))
     return issues
+
+
+def _field_names(model: type[BaseModel], path: list[Any]) -> list[str]:
+    """The field names of the (nested) model at ``path`` inside ``model``; [] if it is not a model."""
+    current: type[BaseModel] | None = model
+    for part in path:
+        if isinstance(part, int) or current is None:
+            continue
+        field_info = current.model_fields.get(part)
+        current = _model_in(field_info.annotation) if field_info else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):  # list[Task], Task | None, ...
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _raw_task_id(raw: Any, position: int) -> str:
@@ -199,7 +230,7 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
     try:
         agent_cls.Input.model_validate(literal, context=policy.as_context())
     except ValidationError as exc:
-        issues.extend(i for i in pydantic_issues(exc, None, task.task_id, "input_data.")
+        issues.extend(i for i in pydantic_issues(exc, None, task.task_id, "input_data.", agent_cls.Input)
                       if not _under_ref(i.field, ref_keys))
     return agent_cls, refs, issues
 

@@ -121,10 +121,10 @@ def test_async_twin_raises_the_same_exception(tmp_path: Path):
 
 @pytest.mark.parametrize(("calls", "kwargs", "message"), [
     ([("nope", {})], {}, r"task 'call-0'\.agent: unknown agent 'nope'"),
-    ([echo(1), ("echo", {"mesage": 1})], {}, r"task 'call-1'\.input_data\.mesage: Extra inputs are not permitted"),
+    ([echo(1), ("echo", {"mesage": 1})], {}, r"task 'call-1'\.input_data\.mesage: unknown field 'mesage' \(did you mean 'message'\?\)"),
     ([echo(1), "echo"], {}, r"task 'call-1': expected an \(agent, input_data\) pair, got 'echo'"),
     ([("echo", "hi")], {}, r"input_data must be an object for the 'echo' agent \(it has 0 required fields"),
-    ([echo(1)], {"max_wrkers": 2}, r"max_wrkers: Extra inputs are not permitted"),
+    ([echo(1)], {"max_wrkers": 2}, r"max_wrkers: unknown field 'max_wrkers' \(did you mean 'max_workers'\?\)"),
     ([echo(1)], {"max_workers": 0}, r"max_workers: Input should be greater than or equal to 1"),
     ([("command", {"argv": ["true"]})], {}, r"task 'call-0'\.agent: the 'command' agent runs programs"),
     ("echo", {}, r"calls must be a list of \(agent, input_data\) pairs, not str"),

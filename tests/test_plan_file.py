@@ -212,8 +212,8 @@ def test_subtask_ids_that_are_not_safe_file_names_get_safe_task_ids():
     ({"phases": [phase("p1", [], phase=1), phase("p2", [], phase=1)]},
      r"^phases\[1\]: phase key '1' names both 'p1' and 'p2'$"),
     ({"phases": [phase("p1", [sub("a", status="done")])]}, r"^phases\[0\]\.subtasks\[0\]\.status: Input should be 'pending'"),
-    ({"phases": [phase("p1", [{"description": "no id"}])]}, r"^phases\[0\]\.subtasks\[0\]\.id: Field required$"),
-    ({"stages": []}, r"^phases: Field required$"),
+    ({"phases": [phase("p1", [{"description": "no id"}])]}, r"^phases\[0\]\.subtasks\[0\]\.id: required field 'id' is missing$"),
+    ({"stages": []}, r"^phases: required field 'phases' is missing$"),
 ])
 def test_invalid_plans_are_input_errors_naming_the_phase_or_subtask(document: dict[str, Any], message: str):
     with pytest.raises(InvalidInput, match=message):
@@ -355,7 +355,7 @@ def test_dry_run_reports_decisions_and_changes_nothing(tmp_path: Path, capsys: p
     ({"phases": [phase("p1", [{"id": "a", "agent": "command", "input_data": {"argv": ["true"]}}])]}, [],
      "the 'command' agent runs programs; start the runner with --allow-commands"),
     ({"phases": [phase("p1", [{"id": "a", "agent": "echo", "input_data": {"mesage": 1}}])]}, [],
-     "Extra inputs are not permitted"),
+     "unknown field 'mesage' (did you mean 'message'?)"),
 ])
 def test_invalid_plans_exit_2_with_the_structured_error(document: dict[str, Any], args: list[str], message: str,
                                                          tmp_path: Path, capsys: pytest.CaptureFixture[str]):

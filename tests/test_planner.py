@@ -48,7 +48,7 @@ def test_unknown_fields_are_errors_at_every_level():
 
 def test_agent_input_is_validated_before_running():
     errors = plan_errors(doc(echo("a", mesage="typo"), {"task_id": "b", "agent": "nope"}))
-    assert ("a", "input_data.mesage", "Extra inputs are not permitted") in errors
+    assert ("a", "input_data.mesage", "unknown field 'mesage' (did you mean 'message'?)") in errors
     assert errors[-1][:2] == ("b", "agent") and errors[-1][2].startswith("unknown agent 'nope'; known agents: ")
 
 

@@ -100,7 +100,7 @@ def test_markdown_digest(record):
     assert "- **Critical path:** gen → build (" in text and "- **Cost:** $0.0000" in text
     assert re.search(r"^\| gen \| echo \| ✅ success \| \d+ ms \| 1 \| users.py written \|$", text, re.M)
     assert re.search(r"^\| flaky \| echo \| ✅ success \| \d+ ms \| 2 \| null \|$", text, re.M)
-    assert re.search(r"^\| build \| command \| ❌ error \| \d+ ms \| 1 \| python[\d.]* exited with code 1 \|$", text, re.M)
+    assert re.search(r"^\| build \| command \| ❌ error \| \d+ ms \| 1 \| python[\d.]* exited with code 1(: [^|]*)? \|$", text, re.M)
     assert "| after | echo | ⏭️ skipped | - | 0 | skipped: dependency 'build' ended error |" in text
     assert "| docs | echo | ✅ success |" in text and "x" * 89 + "…" in text and "x" * 91 not in text
     failures = text.split("## Failures", 1)[1]

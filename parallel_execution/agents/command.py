@@ -71,7 +71,8 @@ class CommandAgent(Agent[CommandInput]):
         if redactor is not None:  # the logs live in the trace folder: no secrets there either
             redactor.scrub_file(out_path)
             redactor.scrub_file(err_path)
-        output = {
+        stderr_tail = _tail(err_path, data.tail_lines)
+        output: dict[str, Any] = {
             "argv": data.argv,
             "cwd": str(cwd),
             "exit_code": proc.returncode,
@@ -79,10 +80,10 @@ class CommandAgent(Agent[CommandInput]):
             "stdout_file": str(out_path),
             "stderr_file": str(err_path),
             "stdout_tail": _tail(out_path, data.tail_lines),
-            "stderr_tail": _tail(err_path, data.tail_lines),
+            "stderr_tail": stderr_tail,
         }
         if proc.returncode not in data.ok_exit_codes:
-            last = next((line for line in reversed(output["stderr_tail"].splitlines()) if line.strip()), "")
+            last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
             detail = f": {last.strip()[:300]}" if last else ""
             raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
