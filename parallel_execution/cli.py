@@ -187,7 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dispatch-runner",
         description="Run a graph of agent tasks in parallel: task JSON in (stdin or FILE), one JSON result out.",
-        epilog="Exit codes: 0 all succeeded, 1 some task failed/skipped, 2 invalid input, 130/143 interrupted.",
+        epilog="Without a COMMAND, run is assumed: dispatch-runner [run options] [FILE] (see dispatch-runner run "
+               "--help). Exit codes: 0 all succeeded, 1 some task failed/skipped, 2 invalid input or usage, "
+               "130/143 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -206,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         if importlib.util.find_spec(module_name) is None:
             continue
         module = importlib.import_module(module_name)
-        extra = sub.add_parser(name, help=help_text, description=(module.__doc__ or "").split("\n\n")[0])
+        summary = (module.__doc__ or "").split("\n\n")[0].replace("``", "")  # docstring markup is not for terminals
+        extra = sub.add_parser(name, help=help_text, description=summary)
         module.configure_parser(extra)
         extra.set_defaults(func=module.main)
     return parser

@@ -107,6 +107,12 @@ def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> Dispatc
         if isinstance(raw, (bytes, str)):
             if not raw.strip():
                 raise InvalidInput([InputIssue("empty input: expected a JSON object with \"tasks\"")])
+            if isinstance(raw, bytes):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput([InputIssue(f"input is not UTF-8 text (byte {exc.start}); save the task "
+                                                   f"file as UTF-8 JSON")]) from None
             return DispatchInput.model_validate_json(raw)
         return DispatchInput.model_validate(raw)
     except ValidationError as exc:

@@ -97,4 +97,5 @@ def _parse_ref(value: Mapping[str, Any], path: Path) -> Ref:
 
 
 def _first_line(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(":") if text else type(exc).__name__

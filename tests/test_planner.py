@@ -136,7 +136,7 @@ def test_empty_and_non_json_input():
         parse_input(b"   ")
     with pytest.raises(InvalidInput, match="invalid JSON"):
         parse_input(b"{nope")
-    with pytest.raises(InvalidInput, match="invalid JSON"):
+    with pytest.raises(InvalidInput, match=r"^input is not UTF-8 text \(byte 0\)"):
         parse_input(b"\xff\xfe")
 
 
