@@ -317,6 +317,8 @@ class Scheduler:
         try:
             raw = resolve_refs(task.input_data, self.outputs) if planned.refs else task.input_data
             outcome.resolved_input = raw
+            # Validated again, not reused from planning: references are filled in only now, and path
+            # checks must see the workspace as it is now (an earlier task may have planted a symlink).
             data = planned.agent_cls.Input.model_validate(raw, context=self.plan.policy.as_context())
         except RefError as exc:
             outcome.error = str(exc)
@@ -344,7 +346,7 @@ class Scheduler:
         ctx = TaskContext(
             task_id=planned.task_id, dispatch_id=self.dispatch_id, description=planned.task.description,
             attempt=attempt.number, workspace=self.plan.policy, artifacts_dir=self.artifacts_dir,
-            allow_commands=self.plan.allow_commands, timeout_seconds=planned.timeout_seconds,
+            timeout_seconds=planned.timeout_seconds,
             user_prompt=self.plan.user_prompt, services=self.services, events=attempt.events,
             on_event=lambda kind, record: self._on_event(planned, kind, record),
         )

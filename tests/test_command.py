@@ -112,3 +112,16 @@ def test_a_failure_message_carries_the_last_stderr_line(trace_dir, workspace):
     task = command("fails", [sys.executable, "-c", "import sys; print('noise', file=sys.stderr); sys.exit('No module named pytest')"])
     (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
     assert r.error == f"{Path(sys.executable).name} exited with code 1: No module named pytest"
+
+
+def test_a_symlink_planted_by_an_earlier_task_cannot_lead_a_later_one_out(trace_dir, workspace, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    plant = command("plant", ["ln", "-s", str(outside), "link"])
+    write = {"task_id": "write", "agent": "coder", "dependencies": ["plant"], "input_data": {
+        "contract_description": "Compute node that adds numbers", "node_type": "Compute",
+        "output_path": "link/node_add_compute.py"}}
+    r = {x.task_id: x for x in dispatch([plant, write], config(trace_dir, workspace), allow_commands=True).results}
+    assert r["plant"].status == "success"  # validation passed: "link" did not exist yet
+    assert r["write"].status == "error" and "outside the workspace" in r["write"].error
+    assert list(outside.iterdir()) == []

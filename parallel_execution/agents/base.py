@@ -78,7 +78,6 @@ class TaskContext:
     attempt: int
     workspace: WorkspacePolicy
     artifacts_dir: Path  # the dispatch's trace folder; name extra files "<task_id>.<what>"
-    allow_commands: bool = False
     timeout_seconds: float | None = None
     user_prompt: str | None = None
     # Dispatch-wide shared resources (rate limiters, budget), keyed by name.
