@@ -27,7 +27,7 @@ from typing import Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import atomic_write_json, atomic_write_text
-from parallel_execution.outcomes import TaskOutcome
+from parallel_execution.outcomes import Observer, TaskOutcome
 from parallel_execution.planner import PlannedTask
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "Claim", "PlanStore", "StatusWriter"]
@@ -191,7 +191,7 @@ class PlanStore:
 
 
 @dataclass(slots=True)
-class StatusWriter:
+class StatusWriter(Observer):
     """Scheduler observer writing statuses back: one write per start, one per batch of finished tasks."""
 
     store: PlanStore
@@ -206,12 +206,6 @@ class StatusWriter:
         if sid not in self.started:
             self.started.add(sid)
             self.store.update({sid: "in_progress"})
-
-    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
-        pass
-
-    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None:
-        pass
 
     def task_finished(self, outcome: TaskOutcome) -> None:
         sid = self.subtask_of[outcome.task_id]

@@ -35,7 +35,7 @@ from typing import IO, Any, TextIO
 
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
-from parallel_execution.outcomes import ObserverLike, TaskOutcome
+from parallel_execution.outcomes import Observer, ObserverLike, TaskOutcome
 from parallel_execution.planner import PlannedTask, ValidatedPlan
 
 __all__ = [
@@ -195,21 +195,11 @@ class _Tally:
                 f"{c['cancelled']} cancelled of {self.total} in {self.clock.now_ms() / 1000:.2f} s{cost}")
 
 
-class _Hooks:
-    """Every ``Observer`` hook as a no-op; the displays override the ones they use."""
-
-    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None: ...
-    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
-    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
-    def task_finished(self, outcome: TaskOutcome) -> None: ...
-    def commit(self) -> None: ...
-
-
 def _at(ms: float | None) -> str:
     return f"[{(ms or 0.0) / 1000:8.2f}s]"
 
 
-class PlainProgress(_Hooks):
+class PlainProgress(Observer):
     """One line per task start and end, then a summary line: for logs, CI and Claude's Bash tool."""
 
     def __init__(self, stream: TextIO, plan: ValidatedPlan) -> None:
@@ -246,7 +236,7 @@ class PlainProgress(_Hooks):
         self.tally.event(planned, kind, record)
 
 
-class QuietProgress(_Hooks):
+class QuietProgress(Observer):
     """``--quiet``: a line for each task that failed or timed out, nothing else."""
 
     def __init__(self, stream: TextIO, plan: ValidatedPlan) -> None:
@@ -258,7 +248,7 @@ class QuietProgress(_Hooks):
             self.stream.flush()
 
 
-class LiveProgress(_Hooks):
+class LiveProgress(Observer):
     """A rich live view on stderr; started by the first hook, stopped by the last task's end."""
 
     MAX_ROWS = 15  # running tasks shown; the rest are counted
@@ -346,7 +336,7 @@ class LiveProgress(_Hooks):
         self._end_if_done()
 
 
-class EventLog(_Hooks):
+class EventLog(Observer):
     """``--events FILE``: one JSON object per line, flushed per line, closed after the last task."""
 
     def __init__(self, stream: IO[bytes], plan: ValidatedPlan) -> None:

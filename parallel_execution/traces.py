@@ -34,7 +34,7 @@ from typing import Any
 
 from parallel_execution.digests import input_digest
 from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
-from parallel_execution.outcomes import TaskOutcome
+from parallel_execution.outcomes import Observer, TaskOutcome
 from parallel_execution.planner import ValidatedPlan
 from parallel_execution.redact import Redactor
 from parallel_execution.schema import SCHEMA_VERSION, DispatchResult
@@ -49,7 +49,7 @@ def index_path(trace_dir: str | os.PathLike[str], dispatch_id: str) -> Path:
     return Path(trace_dir) / f"dispatch-{dispatch_id}.json"
 
 
-class TraceWriter:
+class TraceWriter(Observer):
     """The scheduler observer that persists traces; ``open`` before the run, ``finish`` after."""
 
     def __init__(self, plan: ValidatedPlan, dispatch_id: str, redactor: Redactor | None = None,
