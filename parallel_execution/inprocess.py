@@ -30,8 +30,6 @@ given; it is kept (outputs such as a command's log files point into it) and name
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,7 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from parallel_execution.agents.registry import UnknownAgent, load_agent
-from parallel_execution.dispatcher import adispatch
+from parallel_execution.dispatcher import adispatch, run_sync
 from parallel_execution.errors import DispatchError, InputIssue, InvalidInput
 from parallel_execution.planner import pydantic_issues
 from parallel_execution.schema import DispatchConfig, DispatchResult
@@ -79,14 +77,8 @@ def call_agents_parallel(
     ``trace_dir``, ``budget_usd``, ...); ``timeout_seconds=None`` means no per-call timeout.
     Raises ``InvalidInput`` (nothing ran) or ``AgentCallsFailed`` (every call has ended).
     """
-    coro = acall_agents_parallel(calls, max_workers, timeout_seconds, allow_commands=allow_commands, **config)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    # This thread runs a loop that is blocked until we return: run ours on a fresh thread.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="call_agents_parallel") as pool:
-        return pool.submit(asyncio.run, coro).result()
+    # run_sync uses a fresh thread when this one already runs a loop (Jupyter), instead of deadlocking.
+    return run_sync(acall_agents_parallel(calls, max_workers, timeout_seconds, allow_commands=allow_commands, **config))
 
 
 async def acall_agents_parallel(
