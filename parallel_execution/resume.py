@@ -42,7 +42,6 @@ __all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_ru
 @dataclass(slots=True)
 class PriorDispatch:
     dispatch_id: str
-    index_file: Path
     task_dir: Path
     reuse: dict[str, PriorResult]
     rerun_reasons: dict[str, str]  # task id -> why it cannot be reused (no earlier success)
@@ -71,7 +70,7 @@ def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
             reasons[task_id] = "earlier trace file unreadable"
         else:
             reuse[task_id] = PriorResult(entry["input_digest"], entry.get("deps_digest") or "", trace["output"])
-    return PriorDispatch(record.dispatch_id, record.index_path, record.task_dir, reuse, reasons)
+    return PriorDispatch(record.dispatch_id, record.task_dir, reuse, reasons)
 
 
 def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
