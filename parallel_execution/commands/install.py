@@ -41,7 +41,7 @@ from typing import Any, Literal
 import orjson
 
 from parallel_execution import __version__
-from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 
 __all__ = [
     "MANIFEST_NAME",
@@ -300,7 +300,7 @@ def _emit(document: dict[str, Any]) -> None:
 
 def _standalone(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m parallel_execution.install", description="Copy the Claude Code bundle into a .claude/ folder."
+        prog="python -m parallel_execution.commands.install", description="Copy the Claude Code bundle into a .claude/ folder."
     )
     configure_parser(parser)
     return main(parser.parse_args(argv))
