@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from parallel_execution.agents.base import Services
+from parallel_execution.executors import make_executor
 from parallel_execution.graph.checks import critical_path
 from parallel_execution.inputs.schema import (
     DispatchConfig,
@@ -103,9 +104,10 @@ class DispatchRun:
         # max_workers: the ceiling for the adaptive limit on model sessions (claude.limiter).
         services = services or Services(max_workers=plan.config.max_workers)
         services.get_or_create("redactor", lambda: self.redactor)
+        self.executor = make_executor(plan.config.executor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
-            observers=[self.writer, *observers], services=services, reuse=reuse,
+            observers=[self.writer, *observers], services=services, reuse=reuse, executor=self.executor,
         )
         self.resumed_from = resumed_from
         # Why tasks without a reusable earlier success run again (filled by the resume command).
@@ -118,9 +120,13 @@ class DispatchRun:
         self.scheduler.stop(reason)
 
     async def run(self) -> DispatchResult:
-        opened = self.writer.open()
-        self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
-        outcomes = await self.scheduler.run()
+        await self.executor.start(self.plan, self.writer.task_dir)  # InvalidInput if unusable: nothing written
+        try:
+            opened = self.writer.open()
+            self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
+            outcomes = await self.scheduler.run()
+        finally:
+            await self.executor.close()
         result = self._result(outcomes)
         self.writer.finish(result)
         result.trace_errors = self.writer.errors + self.scheduler.observer_errors
