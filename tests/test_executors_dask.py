@@ -217,6 +217,35 @@ def test_cli_flags_override_config_executor(kind: str | None, address: str | Non
     assert executor_override(kind, address, current) == expected
 
 
+def test_driver_sigkill_stops_its_remote_task_and_resume_loses_no_finished_task(
+        cluster: Any, tmp_path: Path, workspace: Path) -> None:
+    runs = tmp_path / "runs"
+    second = tmp_path / "second-run"
+    tasks = [sh("a", f"echo a >> {runs}; echo first"),
+             sh("b", f"echo b >> {runs}; if [ -e {second} ]; then echo ok; else echo $$ > {tmp_path}/pid; "
+                     "exec sleep 120; fi", dependencies=["a"])]
+    doc = {"tasks": tasks, "config": dask_config(tmp_path / "traces", workspace, cluster)}
+    (tmp_path / "t.json").write_text(json.dumps(doc))
+    driver = subprocess.Popen([*RUNNER, "--allow-commands", "--quiet", str(tmp_path / "t.json")],
+                              env=runner_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pid = int(wait_for(tmp_path / "pid"))
+    driver.kill()  # SIGKILL: no cleanup in the driver at all
+    driver.wait()
+    deadline = time.monotonic() + 30
+    while alive(pid) and time.monotonic() < deadline:  # the scheduler releases the driver's keys;
+        time.sleep(0.1)                                 # the worker sees it and kills the attempt
+    assert not alive(pid)
+    second.touch()
+    resumed = subprocess.run([*RUNNER, "resume", "latest", "--allow-commands", "--quiet",
+                              "--trace-dir", str(tmp_path / "traces")],
+                             capture_output=True, text=True, env=runner_env(), timeout=120, check=False)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["resume"]["reused"] == ["a"]
+    assert [r["output"]["stdout_tail"] for r in result["results"]] == ["first", "ok"]
+    assert runs.read_text().split() == ["a", "b", "b"]  # a ran once: its success was not lost
+
+
 def test_worker_killed_mid_task_is_a_task_failure_never_a_silent_rerun(
         cluster: Any, tmp_path: Path, workspace: Path) -> None:
     # Last in the module: the killed worker's nanny restarts it afterwards.

@@ -95,7 +95,7 @@ class DaskExecutor:
             await self.client.wait_for_workers(1, timeout=self.config.connect_timeout_seconds)
         except InvalidInput:
             raise
-        except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+        except (OSError, TimeoutError) as exc:
             await self.close()
             where = self.config.address or "a LocalCluster"
             raise _issue(f"cannot use the Dask cluster at {where}: {exc}") from None

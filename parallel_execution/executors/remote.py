@@ -116,12 +116,12 @@ class _TrackingLoop(asyncio.SelectorEventLoop):
         super().__init__()
         self.pids: list[int] = []
 
-    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
         transport, protocol = await super().subprocess_exec(*args, **kwargs)
         self._remember(transport)
         return transport, protocol
 
-    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
         transport, protocol = await super().subprocess_shell(*args, **kwargs)
         self._remember(transport)
         return transport, protocol
@@ -284,7 +284,7 @@ except ImportError:  # the worker side imports without Dask (e.g. for its unit t
     WorkerPlugin = object  # type: ignore[assignment,misc]
 
 
-class ProcessReaper(WorkerPlugin):  # type: ignore[misc,valid-type]
+class ProcessReaper(WorkerPlugin):
     """On worker teardown, kill the processes of every attempt still running there."""
 
     name = "parallel-execution-reaper"
