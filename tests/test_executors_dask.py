@@ -186,6 +186,21 @@ def test_probe_rejects_a_worker_that_cannot_see_the_workspace(
     assert list(workspace.iterdir()) == []  # the marker is gone
 
 
+def test_no_address_starts_a_local_cluster_and_claude_runs_there(
+        tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_claude.harness import calls, use_fake
+
+    state = use_fake(monkeypatch, tmp_path / "state", cost="0.25")  # the LocalCluster's workers inherit it
+    tasks = [{"task_id": f"ask{i}", "agent": "claude", "input_data": {"prompt": f"Task {i}"}} for i in range(2)]
+    executor = {"kind": "dask", "n_workers": 1, "threads_per_worker": 2}
+    result = dispatch({"tasks": tasks, "config": config(tmp_path / "traces", workspace, executor=executor)})
+    assert [r.status for r in result.results] == ["success", "success"], [r.error for r in result.results]
+    assert result.summary.total_cost_usd == pytest.approx(0.5)  # the worker's cost, in the driver's ledger
+    [worker] = worker_pids(Path(result.results[0].trace_file))
+    assert worker != os.getpid() and len(calls(state)) == 2
+    assert not alive(worker)  # the cluster it started is gone with the run
+
+
 def test_resources_no_worker_offers_are_refused(cluster: Any, tmp_path: Path, workspace: Path) -> None:
     tasks = [sh("gpu-job", "true", resources={"gpu": 1})]
     with pytest.raises(InvalidInput, match=r"task 'gpu-job'.resources: no worker of the cluster offers \{'gpu': 1"):
