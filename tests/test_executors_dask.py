@@ -207,16 +207,11 @@ def test_resources_no_worker_offers_are_refused(cluster: Any, tmp_path: Path, wo
         dispatch({"tasks": tasks, "config": dask_config(tmp_path / "r", workspace, cluster)}, allow_commands=True)
 
 
-def test_cli_unreachable_scheduler_is_exit_2(tmp_path: Path) -> None:
-    tasks = {"tasks": [sh("x", "true")], "config": {"trace_dir": str(tmp_path / "tr"),
-             "executor": {"kind": "dask", "connect_timeout_seconds": 2}}}
-    (tmp_path / "t.json").write_text(json.dumps(tasks))
-    proc = subprocess.run([*RUNNER, "--allow-commands", "--scheduler", "tcp://127.0.0.1:9", str(tmp_path / "t.json")],
-                          capture_output=True, text=True, env=runner_env(), timeout=60, check=False)
-    assert proc.returncode == 2, proc.stderr
-    document = json.loads(proc.stdout)
-    assert document["status"] == "invalid"
-    assert "cannot use the Dask cluster at tcp://127.0.0.1:9" in document["errors"][0]["message"]
+def test_unreachable_scheduler_is_an_input_error_before_anything_runs(tmp_path: Path) -> None:
+    executor = {"kind": "dask", "address": "tcp://127.0.0.1:9", "connect_timeout_seconds": 1}
+    with pytest.raises(InvalidInput, match=r"config.executor: cannot use the Dask cluster at tcp://127.0.0.1:9: "):
+        dispatch({"tasks": [sh("x", "true")], "config": config(tmp_path / "tr", executor=executor)},
+                 allow_commands=True)
     assert not (tmp_path / "tr").exists()
 
 
@@ -239,9 +234,10 @@ def test_driver_sigkill_stops_its_remote_task_and_resume_loses_no_finished_task(
     tasks = [sh("a", f"echo a >> {runs}; echo first"),
              sh("b", f"echo b >> {runs}; if [ -e {second} ]; then echo ok; else echo $$ > {tmp_path}/pid; "
                      "exec sleep 120; fi", dependencies=["a"])]
-    doc = {"tasks": tasks, "config": dask_config(tmp_path / "traces", workspace, cluster)}
+    doc = {"tasks": tasks, "config": config(tmp_path / "traces", workspace)}
     (tmp_path / "t.json").write_text(json.dumps(doc))
-    driver = subprocess.Popen([*RUNNER, "--allow-commands", "--quiet", str(tmp_path / "t.json")],
+    driver = subprocess.Popen([*RUNNER, "--allow-commands", "--quiet", "--scheduler", cluster.scheduler_address,
+                               str(tmp_path / "t.json")],
                               env=runner_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     pid = int(wait_for(tmp_path / "pid"))
     driver.kill()  # SIGKILL: no cleanup in the driver at all
@@ -251,14 +247,15 @@ def test_driver_sigkill_stops_its_remote_task_and_resume_loses_no_finished_task(
         time.sleep(0.1)                                 # the worker sees it and kills the attempt
     assert not alive(pid)
     second.touch()
-    resumed = subprocess.run([*RUNNER, "resume", "latest", "--allow-commands", "--quiet",
-                              "--trace-dir", str(tmp_path / "traces")],
+    resumed = subprocess.run([*RUNNER, "resume", "latest", "--allow-commands", "--quiet", "--scheduler",
+                              cluster.scheduler_address, "--trace-dir", str(tmp_path / "traces")],
                              capture_output=True, text=True, env=runner_env(), timeout=120, check=False)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     result = json.loads(resumed.stdout)
     assert result["resume"]["reused"] == ["a"]
     assert [r["output"]["stdout_tail"] for r in result["results"]] == ["first", "ok"]
     assert runs.read_text().split() == ["a", "b", "b"]  # a ran once: its success was not lost
+    assert worker_pids(Path(result["results"][1]["trace_file"]))  # b ran on a worker again
 
 
 def test_worker_killed_mid_task_is_a_task_failure_never_a_silent_rerun(
