@@ -95,7 +95,7 @@ class DaskExecutor:
             await self.client.wait_for_workers(1, timeout=self.config.connect_timeout_seconds)
         except InvalidInput:
             raise
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             await self.close()
             where = self.config.address or "a LocalCluster"
             raise _issue(f"cannot use the Dask cluster at {where}: {exc}") from None
@@ -144,14 +144,17 @@ class DaskExecutor:
         try:
             for place in dict.fromkeys(places):
                 marker = place / _MARKER_NAME.format(token=token)
-                marker.write_text(token, encoding="utf-8")
+                try:
+                    marker.write_text(token, encoding="utf-8")
+                except OSError as exc:
+                    raise _issue(f"cannot write the workspace probe {marker}: {exc.strerror or exc}") from None
                 markers.append(marker)
             pairs = [(str(m), token) for m in markers]
             futures = [self.client.submit(probe_workspace, pairs, key=f"pe-probe-{token}-{i}", workers=[addr],
                                           allow_other_workers=False, pure=False)
                        for i, addr in enumerate(workers)]
             try:
-                results = await asyncio.wait_for(self.client.gather(futures, errors="skip"),
+                results = await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True),
                                                  self.config.connect_timeout_seconds)
             except TimeoutError:
                 raise _issue("the workspace probe got no answer from every worker within "
@@ -160,13 +163,16 @@ class DaskExecutor:
             for marker in markers:
                 with contextlib.suppress(OSError):
                     marker.unlink()
-        problems = [f"worker {addr} cannot see the workspace: {'; '.join(found)}"
-                    for addr, found in zip(workers, results, strict=False) if found]
-        if len(results) < len(workers):
-            problems.append("the workspace probe failed on some worker")
+        problems = []
+        for addr, found in zip(workers, results, strict=True):
+            if isinstance(found, BaseException):
+                problems.append(f"worker {addr} cannot run the probe ({type(found).__name__}: {found}); "
+                                "is parallel-dispatch installed there?")
+            elif found:
+                problems.append(f"worker {addr} cannot see the workspace: {'; '.join(found)}")
         if problems:
-            hint = ("every worker needs the workspace and the trace folder at the same path "
-                    f"({plan.policy.root}, a shared filesystem)")
+            hint = ("every worker needs this project installed and the workspace and the trace folder at "
+                    f"the same path ({plan.policy.root}, a shared filesystem)")
             raise InvalidInput([InputIssue(f"{p}; {hint}", field="config.executor") for p in problems])
 
     # -- one attempt ------------------------------------------------------------------------------
