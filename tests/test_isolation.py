@@ -197,3 +197,13 @@ def test_not_a_git_repository_fails_the_isolated_tasks_clearly(tmp_path: Path):
                       allow_commands=True)
     assert result.results[0].status == "error"
     assert "needs a git repository" in result.results[0].error
+
+
+def test_the_report_shows_branch_merge_and_gate(repo: Path):
+    result = run(repo, [shell("ok", "echo A > a.txt"), shell("bad", "sleep 0.3; echo B > a.txt")],
+                 merge_check=GATE)
+    report = subprocess.run([*RUNNER, "report", result.trace_index], env=runner_env(), capture_output=True,
+                            text=True, check=True).stdout
+    section = report.split("## Worktrees", 1)[1]
+    assert "| ok | `pd/" in section and "| merged | passed |" in section
+    assert "conflict: a.txt" in section and "kept at `" in section

@@ -11,7 +11,8 @@ Lifecycle of one task's worktree
 2. the task runs there (its workspace and cwd are the worktree);
 3. **integrate** (under the lock): its changes are committed on its branch (never ``git stash``, which is
    shared by all worktrees), pre-checked with ``git merge-tree --write-tree`` against the tip (no working
-   tree touched), merged ``--no-ff`` in the dedicated integration worktree, and the gate runs there.
+   tree touched), merged ``--no-ff`` in the dedicated integration worktree, and the gate runs there
+   (the commit needs no lock: it touches only the task's own index and branch).
    Green: the integration branch has advanced. Red or conflict: it is reset to its previous tip and the
    task fails with the conflicting files or the gate's output.
 4. **discard** on success (worktree and branch removed: the merge commit keeps the work), **keep** on
@@ -19,7 +20,7 @@ Lifecycle of one task's worktree
 
 The user's branch and working tree are never touched, except by ``fast_forward`` when every task
 succeeded. One lock per repository (a file lock in the common git dir, so concurrent runners share it)
-guards worktree creation and removal, commits, merges and resets: git's own ``index.lock`` /
+guards worktree creation and removal, merges, integration commits and resets: git's own ``index.lock`` /
 ``config.lock`` are never contended. A dispatch holds ``runs/<dispatch>.lock`` while it lives; a later
 run or ``prune`` removes what a dead dispatch left, except kept worktrees younger than their age limit.
 """
@@ -195,13 +196,14 @@ class Worktrees:
         info = tree.info
         tree_git = self.git.at(tree.path)
         integration = self.git.at(self.integration_path)
+        # The commit touches only this worktree's index and its own branch: no lock needed.
+        await tree_git.run("add", "-A")
+        if (await tree_git.run("diff", "--cached", "--quiet", check=False)).code == 0:
+            info["merge"] = "no_changes"
+            return info
+        await tree_git.run("commit", "-q", "--no-verify", "-m", message)
+        info["commit"] = await tree_git.out("rev-parse", "HEAD")
         async with self.lock:
-            await tree_git.run("add", "-A")
-            if (await tree_git.run("diff", "--cached", "--quiet", check=False)).code == 0:
-                info["merge"] = "no_changes"
-                return info
-            await tree_git.run("commit", "-q", "--no-verify", "-m", message)
-            info["commit"] = await tree_git.out("rev-parse", "HEAD")
             tip = await self.git.out("rev-parse", self.integration_branch)
             check = await self.git.run("merge-tree", "--write-tree", "--name-only", "--no-messages",
                                        tip, tree.branch, check=False)
