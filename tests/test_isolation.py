@@ -207,3 +207,20 @@ def test_the_report_shows_branch_merge_and_gate(repo: Path):
     section = report.split("## Worktrees", 1)[1]
     assert "| ok | `pd/" in section and "| merged | passed |" in section
     assert "conflict: a.txt" in section and "kept at `" in section
+
+
+def test_resume_builds_on_the_work_already_merged(repo: Path, tmp_path: Path):
+    gate_file = tmp_path / "b-may-run"
+    task_file = tmp_path / "tasks.json"
+    task_file.write_bytes(orjson.dumps({
+        "tasks": [shell("a", "echo A > a.txt"), shell("b", f"test -e {gate_file} && echo B > b.txt")],
+        "config": {"workspace": str(repo), "trace_dir": str(tmp_path / "traces")}}))
+    first = orjson.loads(subprocess.run([*RUNNER, "--allow-commands", "--quiet", str(task_file)], env=runner_env(),
+                                        capture_output=True).stdout)
+    assert [r["status"] for r in first["results"]] == ["success", "error"]
+    gate_file.touch()
+    second = orjson.loads(subprocess.run([*RUNNER, "resume", "latest", str(task_file), "--allow-commands", "--quiet"],
+                                         env=runner_env(), capture_output=True).stdout)
+    assert second["status"] == "success" and second["resume"]["reused"] == ["a"]
+    tip = second["isolation"]["tip"]
+    assert git(repo, "show", f"{tip}:a.txt") == "A" and git(repo, "show", f"{tip}:b.txt") == "B"
