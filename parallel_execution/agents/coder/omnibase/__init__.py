@@ -1,0 +1,1 @@
+"""Omnibase mode of the coder: real omnibase_core ONEX node folders, validated where they will run."""
