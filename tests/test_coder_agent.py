@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT = "Effect node that writes user data to PostgreSQL users table with validation"
 OUTPUT_KEYS = {"generated_file", "rejected_file", "node_name", "class_name", "node_type", "validation_level",
                "validation_passed", "checks", "warnings", "implementation", "todo", "context_used", "bytes",
-               "sha256"}
+               "sha256", "framework", "interpreter", "skeleton"}
 
 
 def parse(ws: Path, **data: Any) -> CoderInput:
@@ -156,7 +156,7 @@ def test_bad_context_file_fails_the_task(ws: Path, files: list[str], message: st
 
 def test_unwritable_target_fails_clearly(ws: Path) -> None:
     (ws / "out").write_text("a file where a folder should be\n")
-    with pytest.raises(TaskFailure, match=r"cannot write 'out/node.py': File exists: '.*/ws/out'$") as err:
+    with pytest.raises(TaskFailure, match=r"refusing to write 'out/node.py': .*/ws/out is not a folder$") as err:
         run(ws, validation_level="lenient")
     assert err.value.retryable is False
 

@@ -39,29 +39,37 @@ from parallel_execution.agents.coder.backends import (
     generate,
 )
 from parallel_execution.agents.coder.context import ContextFileError, read_context_files
+from parallel_execution.agents.coder.framework import Framework, choose_framework
 from parallel_execution.agents.coder.naming import NODE_TYPES, NodeType, snake_case
+from parallel_execution.agents.coder.omnibase.flow import run_omnibase
 from parallel_execution.agents.coder.report import Level
+from parallel_execution.agents.coder.safe_write import UnsafePath, read_file, remove_file, write_file
 from parallel_execution.agents.coder.scaffold import todo_lines
 from parallel_execution.agents.coder.spec import build_spec
 from parallel_execution.agents.coder.validator import validate_source
+from parallel_execution.analysis.interpreter import InterpreterNotFound, find_project_interpreter
 from parallel_execution.errors import TaskFailure
-from parallel_execution.fsio import atomic_write_bytes
 from parallel_execution.paths import PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
 
 __all__ = ["CoderAgent", "CoderInput"]
 
 
 class CoderInput(AgentInput):
-    """The quick start's CoderAgent schema, plus ``node_name``, ``overwrite`` and ``backend``."""
+    """The quick start's CoderAgent schema, plus ``node_name``, ``overwrite``, ``backend``, ``framework``
+    and ``python``."""
 
     contract_description: str = Field(min_length=1, description="what the node must do, in plain words")
     node_type: NodeType = Field(description="Effect | Compute | Reducer | Orchestrator")
-    output_path: WorkspacePath = Field(description="the .py file to write, inside the workspace")
+    output_path: WorkspacePath = Field(description="the .py file to write (standalone), or the node folder "
+                                                   "(omnibase; a .py path names the folder beside it by its stem)")
     context_files: list[WorkspacePath] = Field(default_factory=list, description="files to read and use")
     validation_level: Level = "moderate"
     node_name: str | None = Field(default=None, description="snake_case name; derived from the contract")
-    overwrite: bool = Field(default=False, description="replace an existing output file")
+    overwrite: bool = Field(default=False, description="replace an existing output file or folder")
     backend: BackendName = "scaffold"
+    framework: Framework = Field(default="auto", description="auto | omnibase | standalone (see the README)")
+    python: str | None = Field(default=None, min_length=1, description="the project's interpreter; default: found "
+                                                                       "from the workspace (its venv)")
     repair_attempts: int = Field(default=1, ge=0, le=5, description="claude backend: rounds of fixing failed checks")
     model: str | None = Field(default=None, description="claude backend: the model (default: the CLI's)")
 
@@ -81,9 +89,10 @@ class CoderInput(AgentInput):
 
     @field_validator("output_path")
     @classmethod
-    def _python_file(cls, value: str) -> str:
-        if not value.endswith(".py"):
-            raise ValueError(f"output_path must name a .py file, got {value!r}")
+    def _python_file_or_folder(cls, value: str) -> str:
+        name = os.path.basename(value.rstrip("/"))
+        if "." in name and not name.endswith(".py"):
+            raise ValueError(f"output_path must name a .py file or a node folder, got {value!r}")
         return value
 
     @field_validator("node_name")
@@ -97,6 +106,9 @@ class CoderInput(AgentInput):
     def _output_is_not_context(self) -> CoderInput:
         if self.output_path in self.context_files:
             raise ValueError(f"output_path {self.output_path!r} is also listed in context_files")
+        if self.framework == "standalone" and not self.output_path.endswith(".py"):
+            raise ValueError(f'framework "standalone" writes one .py file; output_path {self.output_path!r} names a '
+                             'folder (use framework "omnibase" or "auto" for a node folder)')
         return self
 
 
@@ -112,6 +124,14 @@ class CoderAgent(Agent[CoderInput]):
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         return data.get("backend") == "claude"
 
+    @classmethod
+    def extra_writes(cls, data: Mapping[str, Any]) -> list[str]:
+        """The node folder a ``.py`` output_path names in omnibase mode (auto may choose it at run time)."""
+        path = data.get("output_path")
+        if isinstance(path, str) and path.endswith(".py") and data.get("framework", "auto") != "standalone":
+            return [path[: -len(".py")]]
+        return []
+
     async def run(self, data: CoderInput, ctx: TaskContext) -> dict[str, Any]:
         policy = ctx.workspace
         try:
@@ -120,58 +140,73 @@ class CoderAgent(Agent[CoderInput]):
         except PathOutsideWorkspace as exc:
             raise TaskFailure(str(exc), retryable=False) from None
         shown = _relative(target, policy.root)
-        if target.is_dir():
-            raise TaskFailure(f"output_path {shown!r} is a directory", retryable=False)
-        if data.backend not in DETERMINISTIC_BACKENDS:  # fail before paying for a model session
-            _refuse_existing(target, shown, data.overwrite)
         try:
             context = await asyncio.to_thread(read_context_files, context_paths, workspace_root=policy.root,
                                               search_roots=[target.parent, policy.root])
         except ContextFileError as exc:
             raise TaskFailure(str(exc), retryable=False) from None
-
+        choice = choose_framework(data.framework, target=target, workspace=policy.root, context_files=context)
+        try:
+            interpreter = await asyncio.to_thread(find_project_interpreter, policy.root, data.python)
+        except InterpreterNotFound as exc:
+            raise TaskFailure(str(exc), retryable=False) from None
+        ctx.event("coder.framework", **choice.to_json(), interpreter=interpreter.describe())
         spec = build_spec(data.contract_description, data.node_type, node_name=data.node_name,
                           context_files=context)
         ctx.event("coder.spec", node_name=spec.names.snake, class_name=spec.names.class_name,
                   context_used=[n.name for n in spec.context_used])
+        if choice.mode == "omnibase":
+            folder = target.with_suffix("") if target.suffix == ".py" else target
+            if data.backend not in DETERMINISTIC_BACKENDS and not data.overwrite and os.path.lexists(folder):
+                raise TaskFailure(f'output folder {_relative(folder, policy.root)!r} already exists and "overwrite" '
+                                  "is false", retryable=False)
+            return await run_omnibase(ctx, spec, folder, level=data.validation_level, overwrite=data.overwrite,
+                                      backend=data.backend, interpreter=interpreter, choice=choice,
+                                      repair_attempts=data.repair_attempts, model=data.model)
+        if target.is_dir():
+            raise TaskFailure(f"output_path {shown!r} is a directory", retryable=False)
+        if data.backend not in DETERMINISTIC_BACKENDS:  # fail before paying for a model session
+            _refuse_existing(target, shown, data.overwrite)
         request = GenerationRequest(spec, data.backend, str(target), data.validation_level,
-                                    repair_attempts=data.repair_attempts, model=data.model)
+                                    repair_attempts=data.repair_attempts, model=data.model, interpreter=interpreter)
         source = await generate(request, ctx)
         encoded = source.encode("utf-8")
         ctx.event("coder.generated", backend=data.backend, bytes=len(encoded))
         report = await validate_source(source, data.node_type, data.validation_level, node_name=spec.names.snake,
-                                       path=target, import_roots=[policy.root])
+                                       path=target, import_roots=[policy.root], interpreter=interpreter)
         ctx.event("coder.validated", passed=report.passed, failed=[c.name for c in report.failed])
 
+        todo = todo_lines(source)
         output: dict[str, Any] = {
             "generated_file": None,
             "rejected_file": None,
             "node_name": spec.names.snake,
             "class_name": spec.names.class_name,
             "node_type": data.node_type,
+            "framework": choice.to_json(),
+            "interpreter": interpreter.describe(),
             "validation_level": data.validation_level,
             "validation_passed": report.passed,
             "checks": [c.model_dump() for c in report.checks],
             "warnings": [*spec.warnings, *report.warnings],
             "implementation": data.backend,
-            "todo": todo_lines(source),
+            "skeleton": bool(todo),
+            "todo": todo,
             "context_used": [n.to_json() for n in spec.context_used],
             "bytes": len(encoded),
             "sha256": hashlib.sha256(encoded).hexdigest(),
         }
         rejected = target.with_name(f"{target.stem}.rejected.py")
         if report.passed:
-            if _same_content(target, encoded):  # a rerun (resume, retry) of work already done
+            if read_file(policy.root, target) == encoded:  # a rerun (resume, retry) of work already done
                 output["unchanged"] = True
             else:
-                _refuse_existing(target, shown, data.overwrite)
-                await _write(target, encoded, shown)
-            if rejected.is_file():  # left by an earlier failed run; it no longer describes this file
-                rejected.unlink()
+                await _write(policy.root, target, encoded, shown, overwrite=data.overwrite)
+            remove_file(policy.root, rejected)  # left by an earlier failed run; it no longer describes this file
             output["generated_file"] = str(target)
             return output
 
-        await _write(rejected, encoded, _relative(rejected, policy.root))
+        await _write(policy.root, rejected, encoded, _relative(rejected, policy.root), overwrite=True)
         output["rejected_file"] = str(rejected)
         failed = ", ".join(c.name for c in report.failed)
         raise TaskFailure(
@@ -182,9 +217,18 @@ class CoderAgent(Agent[CoderInput]):
         )
 
 
-async def _write(path: Path, data: bytes, shown: str) -> None:
+async def _write(root: Path, path: Path, data: bytes, shown: str, *, overwrite: bool) -> None:
+    """No-clobber check and write in one atomic step, through directory handles (see safe_write)."""
+    base = root if path.is_relative_to(root) else Path(path.anchor)
     try:
-        await asyncio.to_thread(atomic_write_bytes, path, data)
+        await asyncio.to_thread(write_file, base, path, data, overwrite=overwrite)
+    except FileExistsError:
+        raise TaskFailure(
+            f'output file {shown!r} already exists and "overwrite" is false; set "overwrite": true to replace it',
+            retryable=False,
+        ) from None
+    except UnsafePath as exc:
+        raise TaskFailure(f"refusing to write {shown!r}: {exc.filename} {exc.strerror}", retryable=False) from None
     except OSError as exc:
         where = f": {exc.filename!r}" if exc.filename else ""
         raise TaskFailure(f"cannot write {shown!r}: {exc.strerror or exc}{where}", retryable=False) from None
@@ -196,13 +240,6 @@ def _refuse_existing(target: Path, shown: str, overwrite: bool) -> None:
             f'output file {shown!r} already exists and "overwrite" is false; set "overwrite": true to replace it',
             retryable=False,
         )
-
-
-def _same_content(target: Path, data: bytes) -> bool:
-    try:
-        return target.is_file() and not target.is_symlink() and target.read_bytes() == data
-    except OSError:
-        return False
 
 
 def _relative(path: Path, root: Path) -> str:

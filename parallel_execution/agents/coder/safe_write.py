@@ -115,8 +115,10 @@ def _open_folder(part: str, dir_fd: int, shown: Path) -> int:
 
 
 def _unsafe(exc: OSError, where: Path) -> OSError:
-    if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-        return UnsafePath(exc.errno, "is a symlink or not a folder (refusing to follow it)", str(where))
+    if exc.errno == errno.ELOOP:
+        return UnsafePath(exc.errno, "is a symlink (refusing to follow it)", str(where))
+    if exc.errno == errno.ENOTDIR:
+        return UnsafePath(exc.errno, "is not a folder", str(where))
     return exc
 
 
