@@ -151,12 +151,13 @@ class CoderAgent(Agent[CoderInput]):
         except InterpreterNotFound as exc:
             raise TaskFailure(str(exc), retryable=False) from None
         ctx.event("coder.framework", **choice.to_json(), interpreter=interpreter.describe())
-        spec = build_spec(data.contract_description, data.node_type, node_name=data.node_name,
-                          context_files=context)
+        folder = target.with_suffix("") if target.suffix == ".py" else target
+        node_name = data.node_name or (_name_from_folder(folder.name, data.node_type)
+                                       if choice.mode == "omnibase" else None)
+        spec = build_spec(data.contract_description, data.node_type, node_name=node_name, context_files=context)
         ctx.event("coder.spec", node_name=spec.names.snake, class_name=spec.names.class_name,
                   context_used=[n.name for n in spec.context_used])
         if choice.mode == "omnibase":
-            folder = target.with_suffix("") if target.suffix == ".py" else target
             if data.backend not in DETERMINISTIC_BACKENDS and not data.overwrite and os.path.lexists(folder):
                 raise TaskFailure(f'output folder {_relative(folder, policy.root)!r} already exists and "overwrite" '
                                   "is false", retryable=False)
@@ -240,6 +241,12 @@ def _refuse_existing(target: Path, shown: str, overwrite: bool) -> None:
             f'output file {shown!r} already exists and "overwrite" is false; set "overwrite": true to replace it',
             retryable=False,
         )
+
+
+def _name_from_folder(name: str, node_type: str) -> str | None:
+    """``node_user_writer_effect`` -> ``user_writer``: the folder names the node in omnibase mode."""
+    match = re.fullmatch(rf"node_([a-z0-9_]+?)_{node_type.lower()}", name)
+    return match.group(1) if match else None
 
 
 def _relative(path: Path, root: Path) -> str:
