@@ -115,7 +115,7 @@ def _open_folder(part: str, dir_fd: int, shown: Path) -> int:
 
 
 def _unsafe(exc: OSError, where: Path) -> OSError:
-    if exc.errno == errno.ELOOP:
+    if exc.errno == errno.ELOOP or (exc.errno == errno.ENOTDIR and where.is_symlink()):
         return UnsafePath(exc.errno, "is a symlink (refusing to follow it)", str(where))
     if exc.errno == errno.ENOTDIR:
         return UnsafePath(exc.errno, "is not a folder", str(where))
@@ -228,7 +228,12 @@ def _publish_folder(dir_fd: int, staged: str, name: str, *, overwrite: bool) -> 
             if not _renameat2(dir_fd, staged, name, _RENAME_NOREPLACE):
                 if _exists(name, dir_fd):
                     raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
-                os.rename(staged, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                try:  # refuses a non-empty folder or a file at the name; only an empty folder is replaced
+                    os.rename(staged, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name) from None
+                    raise
             return
         except FileExistsError:
             if not overwrite:
