@@ -17,7 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-__all__ = ["ONEX_CORE_VERSION", "NO_PYTHON312", "find_python312", "omnibase_python"]
+__all__ = ["NO_PYTHON312", "ONEX_CORE_VERSION", "find_python312", "omnibase_python"]
 
 ONEX_CORE_VERSION = os.environ.get("ONEX_CORE_VERSION", "0.47.57")
 NO_PYTHON312 = "no Python 3.12 on this machine (omnibase-core needs >= 3.12; set ONEX_PYTHON312 to one)"

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT = "Effect node that writes user data to PostgreSQL users table with validation"
 OUTPUT_KEYS = {"generated_file", "rejected_file", "node_name", "class_name", "node_type", "validation_level",
                "validation_passed", "checks", "warnings", "implementation", "todo", "context_used", "bytes",
-               "sha256", "framework", "interpreter", "skeleton"}
+               "sha256", "framework", "interpreter", "skeleton", "conventions"}
 
 
 def parse(ws: Path, **data: Any) -> CoderInput:

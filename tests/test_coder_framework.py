@@ -83,7 +83,7 @@ def test_an_installed_framework_is_not_a_signal(ws: Path) -> None:
 
 
 def test_standalone_rejects_a_folder_output(ws: Path) -> None:
-    with pytest.raises(ValueError, match='framework "standalone" writes one .py file'):
+    with pytest.raises(ValueError, match=r'framework "standalone" writes one \.py file'):
         parse(ws, framework="standalone", output_path="nodes/node_x_effect")
 
 

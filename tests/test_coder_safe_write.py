@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from parallel_execution.agents.coder import safe_write
 from parallel_execution.agents.coder.safe_write import UnsafePath, install_folder, read_file, write_file
 
 
-def race(count: int, work: callable) -> tuple[list[int], list[BaseException]]:  # type: ignore[valid-type]
+def race(count: int, work: Callable[[int], object]) -> tuple[list[int], list[BaseException]]:
     """Run ``work(i)`` in ``count`` threads released at once; which succeeded, which raised."""
     barrier = threading.Barrier(count)
     won: list[int] = []
@@ -23,7 +24,7 @@ def race(count: int, work: callable) -> tuple[list[int], list[BaseException]]:  
         try:
             work(i)
             won.append(i)
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]

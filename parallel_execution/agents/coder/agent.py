@@ -38,7 +38,7 @@ from parallel_execution.agents.coder.backends import (
     GenerationRequest,
     generate,
 )
-from parallel_execution.agents.coder.context import ContextFileError, read_context_files
+from parallel_execution.agents.coder.context import ContextFileError, conventions, read_context_files
 from parallel_execution.agents.coder.framework import Framework, choose_framework
 from parallel_execution.agents.coder.naming import NODE_TYPES, NodeType, snake_case
 from parallel_execution.agents.coder.omnibase.flow import run_omnibase
@@ -194,6 +194,7 @@ class CoderAgent(Agent[CoderInput]):
             "skeleton": bool(todo),
             "todo": todo,
             "context_used": [n.to_json() for n in spec.context_used],
+            "conventions": conventions(spec.context_files),
             "bytes": len(encoded),
             "sha256": hashlib.sha256(encoded).hexdigest(),
         }

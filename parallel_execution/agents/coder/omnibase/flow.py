@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_execution.agents.base import TaskContext
+from parallel_execution.agents.coder.context import conventions
 from parallel_execution.agents.coder.framework import FrameworkChoice
 from parallel_execution.agents.coder.omnibase.layout import render_folder
 from parallel_execution.agents.coder.omnibase.names import OmnibaseNames, import_root, omnibase_names
@@ -82,7 +83,7 @@ async def run_omnibase(
         "validation_level": level, "validation_passed": report.passed,
         "checks": [c.model_dump() for c in report.checks], "validation_seconds": timings,
         "warnings": [*spec.warnings, *report.warnings], "implementation": backend,
-        "skeleton": skeleton, "todo": todo, "context_used": [n.to_json() for n in spec.context_used],
+        "skeleton": skeleton, "todo": todo, "context_used": [n.to_json() for n in spec.context_used], "conventions": conventions(spec.context_files),
         "bytes": sum(len(b) for b in encoded.values()), "sha256": _digest(encoded),
     }
     if not report.passed:

@@ -60,7 +60,9 @@ def _module_doc(spec: NodeSpec, names: OmnibaseNames) -> str:
     else:
         parts.append("Complete: the contract's one line is the I/O, done by the client this node resolves.")
     text = "\n\n".join(parts)
-    cleaned = text.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    wrapped = "\n".join(line if line.startswith("    ") else textwrap.fill(line, _WIDTH, break_long_words=False)
+                        for line in text.splitlines())
+    cleaned = wrapped.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     return f'"""{cleaned}\n"""\n'
 
 
