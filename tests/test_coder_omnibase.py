@@ -162,3 +162,48 @@ def test_an_existing_folder_is_not_replaced_without_overwrite(ws: Path, onex_pyt
     run(ws, **common, overwrite=True)
     assert (folder / "node.py").is_file() and not (folder / "keep.txt").exists()
     assert sorted(p.name for p in (ws / "nodes").iterdir()) == ["node_x_effect"]
+
+
+FIXED_HANDLER = '''"""Handler of NodeXCompute: the order total is the sum of its line amounts."""
+
+from omnibase_core.models.compute.model_compute_input import ModelComputeInput
+from omnibase_core.nodes import NodeCompute
+from pydantic import JsonValue
+
+from nodes.node_x_compute.models.model_x_input import ModelXInput
+from nodes.node_x_compute.models.model_x_output import ModelXOutput
+
+
+def handle(
+    node: NodeCompute[ModelXInput, ModelXOutput], input_data: ModelComputeInput[ModelXInput]
+) -> ModelXOutput:
+    """Sum the numeric values of the order."""
+    request = ModelXInput.model_validate(input_data.data)
+    total = sum(v for v in request.order.values() if isinstance(v, int | float))
+    result: dict[str, JsonValue] = {"total": total}
+    return ModelXOutput(result=result)
+'''
+
+
+def test_the_claude_backend_writes_the_handler_and_goes_through_the_same_checks(
+        ws: Path, tmp_path: Path, onex_python: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fake_claude.harness import calls, use_fake
+
+    broken = FIXED_HANDLER.replace("from pydantic import JsonValue", "from typing import Any").replace(
+        "dict[str, JsonValue]", "dict[str, Any]")
+    (tmp_path / "broken.py").write_text(broken)
+    (tmp_path / "fixed.py").write_text(FIXED_HANDLER)
+    state = use_fake(monkeypatch, tmp_path / "state", "broken_then_fixed", broken_code_file=str(tmp_path / "broken.py"),
+                     fixed_code_file=str(tmp_path / "fixed.py"))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "config"))
+    out = run(ws, contract_description="Computes order totals", node_type="Compute", framework="omnibase",
+              python=str(onex_python), output_path="nodes/node_x_compute", backend="claude")
+    folder = ws / "nodes" / "node_x_compute"
+    assert out["validation_passed"] and out["implementation"] == "claude" and out["skeleton"] is False
+    assert (folder / "handler.py").read_text() == FIXED_HANDLER
+    checks = {c["name"]: c for c in out["checks"]}
+    assert checks["framework_process"]["message"].startswith("process() ran the handler; result")
+    first, second = calls(state)
+    assert "Framework: omnibase_core" in first["prompt"] and "node.py" in first["prompt"]
+    assert "no_any" in second["prompt"]  # the failed check went back into the same session
+    assert sorted(p.name for p in (ws / "nodes").iterdir()) == ["node_x_compute"]  # no staging left

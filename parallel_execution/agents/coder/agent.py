@@ -1,22 +1,26 @@
-"""The ``coder`` agent: contract in, one validated ONEX node file out.
+"""The ``coder`` agent: contract in, one validated ONEX node out (a file or a node folder).
 
 Flow of one task (each step a separate module, so every backend shares the same guarantees)::
 
-    input (paths already inside the workspace) ─ refuse an existing file unless overwrite
-      → read context files (ast)          context.py
-      → node spec (names, fields, steps)  spec.py / contract.py
-      → source from the backend           backends.py (scaffold: deterministic, offline)
-      → validate at validation_level      validator.py
-      → passed:   write output_path atomically           → output, status success
-        rejected: write <stem>.rejected.py beside it     → TaskFailure carrying the same output
+    input (paths already inside the workspace)
+      → read context files (ast)             context.py
+      → framework: omnibase or standalone    framework.py (auto: the project's evidence, said why)
+      → the project's interpreter            analysis.interpreter (python, workspace venv, ...)
+      → node spec (names, fields, steps)     spec.py / contract.py
+      omnibase:   node folder, validated, installed atomically        omnibase/flow.py
+      standalone: source from the backend    backends.py (scaffold: deterministic, offline)
+        → validate at validation_level       validator.py (imports judged in the project's interpreter)
+        → passed:   write output_path (no clobber in one atomic step, via directory handles)
+          rejected: write <stem>.rejected.py beside it   → TaskFailure carrying the same output
 
 Generated code is never reported valid unless every error-severity check passed, and rejected
 code never replaces a good file. The output keys (stable; reports and the dispatcher agent read
 them): ``generated_file``, ``rejected_file``, ``node_name``, ``class_name``, ``node_type``,
-``validation_level``, ``validation_passed``, ``checks``, ``warnings``, ``implementation``,
-``todo``, ``context_used``, ``bytes``, ``sha256`` (plus ``unchanged: true`` when the file already
-held exactly this code: rerunning a finished task - a resume after a crash - is not an error even
-with ``overwrite`` false).
+``framework``, ``interpreter``, ``validation_level``, ``validation_passed``, ``checks``,
+``warnings``, ``implementation``, ``skeleton``, ``todo``, ``context_used``, ``conventions``,
+``bytes``, ``sha256`` (plus ``unchanged: true`` when the output already held exactly this code:
+rerunning a finished task - a resume after a crash - is not an error even with ``overwrite``
+false); omnibase adds ``generated_folder``, ``files`` and ``validation_seconds``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ import types
 import typing
 import uuid
 from pathlib import Path
+from typing import Any
 
 MARKER = "@@onex-harness@@"
 TODO = "implement the contract line: "
@@ -71,13 +72,13 @@ def sample(annotation: object) -> object:
     simple = {uuid.UUID: lambda: str(uuid.uuid4()), str: lambda: "example", int: lambda: 0, float: lambda: 0.0,
               bool: lambda: False}
     if annotation in simple:
-        return simple[annotation]()  # type: ignore[index]
+        return simple[annotation]()
     if origin in (list, tuple, set, frozenset):
         return []
     return {}
 
 
-def stand_in(protocol: type, output_model: type) -> object:
+def stand_in(protocol: type, output_model: Any) -> object:
     """An object with every protocol method, each returning the output model's defaults."""
     calls: list[str] = []
 
@@ -90,8 +91,8 @@ def stand_in(protocol: type, output_model: type) -> object:
 
     names = [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")]
     cls = type(f"StandIn{protocol.__name__}", (), {n: method(n) for n in names})
-    instance = cls()
-    instance.calls = calls  # type: ignore[attr-defined]
+    instance: Any = cls()
+    instance.calls = calls
     return instance
 
 
@@ -204,8 +205,8 @@ def skeleton_verdict(name: str, exc: BaseException, done: str) -> dict[str, obje
     return check(name, False, f"failed: {type(exc).__name__}: {exc}")
 
 
-async def process_once(node: object, node_type: str, folder: Path, package: str, input_model: type,
-                       stand_ins: list[object]) -> dict[str, object]:
+async def process_once(node: Any, node_type: str, folder: Path, package: str, input_model: Any,
+                       stand_ins: list[Any]) -> dict[str, object]:
     payload = sample(input_model)
     try:
         if node_type == "Effect":
@@ -214,7 +215,7 @@ async def process_once(node: object, node_type: str, folder: Path, package: str,
 
             out = await node.process(ModelEffectInput(effect_type=next(iter(EnumEffectType)),
                                                       operation_data=payload))
-            called = sum(len(s.calls) for s in stand_ins)  # type: ignore[attr-defined]
+            called = sum(len(s.calls) for s in stand_ins)
             return check("framework_process", True, f"process() ran the handler, which called the stand-in client "
                          f"{called} time(s); result {json.dumps(out.result)[:200]}")
         if node_type == "Compute":
@@ -238,7 +239,7 @@ async def process_once(node: object, node_type: str, folder: Path, package: str,
         return skeleton_verdict("framework_process", exc, "process() reached the handler")
 
 
-async def handler_once(node: object, node_type: str, handler: object, input_model: type) -> dict[str, object]:
+async def handler_once(node: Any, node_type: str, handler: Any, input_model: Any) -> dict[str, object]:
     if node_type in ("Effect", "Compute"):
         return check("handler_call", True, "process() called the bound handler (see framework_process)")
     payload = sample(input_model)
@@ -250,7 +251,7 @@ async def handler_once(node: object, node_type: str, handler: object, input_mode
             argument: object = ModelReducerInput(data=[payload], reduction_type=EnumReductionType.FOLD)
         else:
             argument = input_model.model_validate(payload)
-        result = handler(node, argument)  # type: ignore[operator]
+        result = handler(node, argument)
         if inspect.isawaitable(result):
             result = await result
         return check("handler_call", True, f"the bound handler returned {type(result).__name__}")
