@@ -120,7 +120,7 @@ asyncio.run(main())
 def test_the_generated_effect_runs_a_process_call_with_a_stand_in_service(ws: Path, onex_python: Path) -> None:
     out = run(ws, contract_description="Writes user data to the users table", node_type="Effect",
               python=str(onex_python), output_path="nodes/node_user_writer_effect.py",
-              context_files=[], framework="omnibase")
+              context_files=[], framework="omnibase", validation_level="moderate")  # strict: the test above
     assert out["skeleton"] is False and out["todo"] == []
     proc = subprocess.run([str(onex_python), "-c", STAND_IN, str(ws)], capture_output=True, text=True, timeout=120,
                           check=False)

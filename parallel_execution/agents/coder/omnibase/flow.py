@@ -64,9 +64,14 @@ async def run_omnibase(
     files = dict(render_folder(spec, names).files)
     package_root = import_root(folder, root)
 
+    verdicts: dict[str, tuple[ValidationReport, dict[str, float]]] = {}
+
     async def check(handler: str) -> tuple[ValidationReport, dict[str, float]]:
-        return await validate_folder({**files, "handler.py": handler}, names, spec.node_type, level,
-                                     interpreter=interpreter, import_root=package_root)
+        # Memoised: the claude loop's last round already validated the handler it returns.
+        if handler not in verdicts:
+            verdicts[handler] = await validate_folder({**files, "handler.py": handler}, names, spec.node_type,
+                                                      level, interpreter=interpreter, import_root=package_root)
+        return verdicts[handler]
 
     if backend == "claude":
         files["handler.py"] = await _claude_handler(ctx, spec, names, files, folder, level, check,
