@@ -253,3 +253,12 @@ def test_example_01_runs_through_the_dispatcher(tmp_path: Path) -> None:
     assert [c["name"] for c in order["context_used"]] == ["OrderStatus", "Order"]
     updater = (workspace / "generated" / "node_order_updater_effect.py").read_text()
     assert "from context.models import OrderStatus" in updater and "    status: OrderStatus = Field(" in updater
+
+
+def test_sibling_modules_show_the_projects_conventions_too(ws: Path) -> None:
+    (ws / "out").mkdir()
+    (ws / "out" / "node_other_effect.py").write_text("from dataclasses import dataclass\n\n\n@dataclass\nclass Row:\n"
+                                                    "    id: int\n")
+    out = run(ws, validation_level="lenient")
+    assert out["conventions"] == [{"file": "out/node_other_effect.py", "base_classes": [], "model_style": "dataclass",
+                                   "imports": [], "note": None}]

@@ -95,3 +95,10 @@ def test_a_symlink_at_the_target_name_is_replaced_not_followed(tmp_path: Path) -
         write_file(tmp_path / "ws", tmp_path / "ws" / "node.py", b"x", overwrite=False)
     write_file(tmp_path / "ws", tmp_path / "ws" / "node.py", b"x", overwrite=True)
     assert victim.read_text() == "keep" and not (tmp_path / "ws" / "node.py").is_symlink()
+
+
+def test_a_target_outside_the_root_is_walked_from_the_filesystem_root(tmp_path: Path) -> None:
+    (tmp_path / "ws").mkdir()
+    target = tmp_path / "elsewhere" / "node.py"  # allowed by config.allow_outside_workspace
+    write_file(tmp_path / "ws", target, b"x", overwrite=False)
+    assert read_file(tmp_path / "ws", target) == b"x"

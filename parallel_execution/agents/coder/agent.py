@@ -42,7 +42,7 @@ from parallel_execution.agents.coder.backends import (
     GenerationRequest,
     generate,
 )
-from parallel_execution.agents.coder.context import ContextFileError, conventions, read_context_files
+from parallel_execution.agents.coder.context import ContextFile, ContextFileError, conventions, read_context_files
 from parallel_execution.agents.coder.framework import Framework, choose_framework
 from parallel_execution.agents.coder.naming import NODE_TYPES, NodeType, snake_case
 from parallel_execution.agents.coder.omnibase.flow import run_omnibase
@@ -56,6 +56,8 @@ from parallel_execution.errors import TaskFailure
 from parallel_execution.paths import PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
 
 __all__ = ["CoderAgent", "CoderInput"]
+
+_MAX_SIBLINGS = 5
 
 
 class CoderInput(AgentInput):
@@ -149,6 +151,7 @@ class CoderAgent(Agent[CoderInput]):
                                               search_roots=[target.parent, policy.root])
         except ContextFileError as exc:
             raise TaskFailure(str(exc), retryable=False) from None
+        siblings = await asyncio.to_thread(_sibling_modules, target, policy.root, context_paths)
         choice = choose_framework(data.framework, target=target, workspace=policy.root, context_files=context)
         try:
             interpreter = await asyncio.to_thread(find_project_interpreter, policy.root, data.python)
@@ -198,7 +201,7 @@ class CoderAgent(Agent[CoderInput]):
             "skeleton": bool(todo),
             "todo": todo,
             "context_used": [n.to_json() for n in spec.context_used],
-            "conventions": conventions(spec.context_files),
+            "conventions": conventions([*spec.context_files, *siblings]),
             "bytes": len(encoded),
             "sha256": hashlib.sha256(encoded).hexdigest(),
         }
@@ -225,9 +228,8 @@ class CoderAgent(Agent[CoderInput]):
 
 async def _write(root: Path, path: Path, data: bytes, shown: str, *, overwrite: bool) -> None:
     """No-clobber check and write in one atomic step, through directory handles (see safe_write)."""
-    base = root if path.is_relative_to(root) else Path(path.anchor)
     try:
-        await asyncio.to_thread(write_file, base, path, data, overwrite=overwrite)
+        await asyncio.to_thread(write_file, root, path, data, overwrite=overwrite)
     except FileExistsError:
         raise TaskFailure(
             f'output file {shown!r} already exists and "overwrite" is false; set "overwrite": true to replace it',
@@ -246,6 +248,22 @@ def _refuse_existing(target: Path, shown: str, overwrite: bool) -> None:
             f'output file {shown!r} already exists and "overwrite" is false; set "overwrite": true to replace it',
             retryable=False,
         )
+
+
+def _sibling_modules(target: Path, root: Path, declared: list[Path]) -> list[ContextFile]:
+    """Up to a few Python modules beside the output: the project's conventions where it will live."""
+    try:
+        candidates = sorted(p for p in target.parent.glob("*.py") if p.is_file() and not p.is_symlink()
+                            and p != target and p not in declared and not p.name.endswith(".rejected.py"))
+    except OSError:
+        return []
+    found = []
+    for path in candidates[:_MAX_SIBLINGS]:
+        try:
+            found.extend(read_context_files([path], workspace_root=root, search_roots=[target.parent, root]))
+        except ContextFileError:
+            continue
+    return found
 
 
 def _name_from_folder(name: str, node_type: str) -> str | None:

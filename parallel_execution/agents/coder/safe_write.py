@@ -83,6 +83,8 @@ def _renameat2(dir_fd: int, old: str, new: str, flags: int) -> bool:
 @contextlib.contextmanager
 def _parent_fd(root: Path, target: Path) -> Iterator[tuple[int, str]]:
     """A descriptor of ``target``'s folder reached from ``root`` without following symlinks, and the name."""
+    if not target.is_relative_to(root):  # config allows writing outside the workspace: walk from "/"
+        root = Path(target.anchor)
     relative = target.relative_to(root)
     *folders, name = relative.parts
     if not name or name in (".", ".."):
