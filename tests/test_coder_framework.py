@@ -79,7 +79,7 @@ def test_an_installed_framework_is_not_a_signal(ws: Path) -> None:
     out = run(ws, validation_level="lenient")
     assert out["framework"]["mode"] == "standalone" and "installed package alone is not a signal" in \
         out["framework"]["reason"]
-    assert (ws / "nodes" / "node_x_effect.py").is_file()
+    assert "standalone ONEX-style Effect node (no omnibase_core)" in (ws / "nodes" / "node_x_effect.py").read_text()
 
 
 def test_standalone_rejects_a_folder_output(ws: Path) -> None:
