@@ -207,3 +207,10 @@ def test_the_claude_backend_writes_the_handler_and_goes_through_the_same_checks(
     assert "Framework: omnibase_core" in first["prompt"] and "node.py" in first["prompt"]
     assert "no_any" in second["prompt"]  # the failed check went back into the same session
     assert sorted(p.name for p in (ws / "nodes").iterdir()) == ["node_x_compute"]  # no staging left
+
+
+def test_a_derived_name_avoids_the_words_onex_validate_rejects(ws: Path, onex_python: Path) -> None:
+    out = run(ws, contract_description="Processes payments through the payments endpoint", node_type="Effect",
+              framework="omnibase", python=str(onex_python), output_path="nodes/payments")
+    assert out["class_name"] == "NodePaymentProcessingEffect"  # not ...Processor...: a "class_anti_pattern"
+    assert {c["name"]: c["passed"] for c in out["checks"]}["onex_validate"] is True

