@@ -15,8 +15,8 @@ from parallel_execution.agents.coder import CoderAgent, CoderInput
 from parallel_execution.agents.coder.context import read_context_files
 from parallel_execution.agents.coder.framework import choose_framework
 from parallel_execution.errors import InvalidInput, TaskFailure
-from parallel_execution.paths import WorkspacePolicy
-from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.inputs.paths import WorkspacePolicy
+from parallel_execution.inputs.validate import build_plan, parse_input
 
 CONTRACT = "Effect node that writes user data to the users table"
 

@@ -20,7 +20,7 @@ from onex_env import NO_PYTHON312, omnibase_python
 from parallel_execution.agents.base import TaskContext
 from parallel_execution.agents.coder import CoderAgent, CoderInput
 from parallel_execution.errors import TaskFailure
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 CONTRACTS = {
     "Effect": "Writes user data to the users table",

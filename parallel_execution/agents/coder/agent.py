@@ -53,7 +53,7 @@ from parallel_execution.agents.coder.spec import build_spec
 from parallel_execution.agents.coder.validator import validate_source
 from parallel_execution.analysis.interpreter import InterpreterNotFound, find_project_interpreter
 from parallel_execution.errors import TaskFailure
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
 
 __all__ = ["CoderAgent", "CoderInput"]
 

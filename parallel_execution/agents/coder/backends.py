@@ -51,7 +51,7 @@ async def _claude(request: GenerationRequest, ctx: TaskContext) -> str:
     # Imported here: the claude package is only needed (and only loaded) for model-backed tasks.
     from parallel_execution.agents.coder.omnibase.prompt import standalone_instructions
     from parallel_execution.agents.coder.validator import validate_source
-    from parallel_execution.claude.backends import generate_code
+    from parallel_execution.claude_code.backends import generate_code
 
     spec = request.spec
 

@@ -40,7 +40,6 @@ from pathlib import Path
 
 import orjson
 
-from parallel_execution import astsafe
 from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
 from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
@@ -48,6 +47,7 @@ from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_nam
 from parallel_execution.agents.coder.project import project_search_path
 from parallel_execution.agents.coder.report import Check, Level, ValidationReport
 from parallel_execution.agents.coder.resolve import ImportResolver
+from parallel_execution.analysis import astsafe
 from parallel_execution.analysis.interpreter import ProjectInterpreter
 
 __all__ = ["DEFAULT_IMPORT_TIMEOUT", "static_checks", "validate_source"]

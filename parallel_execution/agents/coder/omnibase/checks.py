@@ -24,13 +24,13 @@ from collections.abc import Mapping, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
-from parallel_execution import astsafe
 from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
 from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import strict_checks
 from parallel_execution.agents.coder.omnibase.names import OmnibaseNames
 from parallel_execution.agents.coder.report import Check, Level
 from parallel_execution.agents.coder.resolve import ImportResolver
+from parallel_execution.analysis import astsafe
 
 __all__ = ["FRAMEWORK_METHODS", "folder_static_checks"]
 

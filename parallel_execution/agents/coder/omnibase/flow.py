@@ -34,7 +34,7 @@ from parallel_execution.agents.coder.scaffold import todo_lines
 from parallel_execution.agents.coder.spec import NodeSpec
 from parallel_execution.analysis.interpreter import ProjectInterpreter
 from parallel_execution.errors import TaskFailure
-from parallel_execution.fsio import atomic_write_text
+from parallel_execution.traces.fsio import atomic_write_text
 
 __all__ = ["run_omnibase"]
 
@@ -138,7 +138,7 @@ def _keep_rejected(rejected: Path, files: dict[str, str]) -> None:
 async def _claude_handler(ctx: TaskContext, spec: NodeSpec, names: OmnibaseNames, files: dict[str, str], folder: Path,
                           level: Level, check: Any, *, repair_attempts: int, model: str | None) -> str:
     """handler.py written by a Claude session, checked with the whole folder at every round."""
-    from parallel_execution.claude.backends import generate_code  # only loaded for model-backed tasks
+    from parallel_execution.claude_code.backends import generate_code  # only loaded for model-backed tasks
 
     async def validate(code: str) -> tuple[bool, list[dict[str, Any]]]:
         report, _ = await check(code)
