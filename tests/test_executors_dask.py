@@ -122,10 +122,13 @@ def test_timeout_and_ctrl_c_leave_no_process_on_the_workers(
                       allow_commands=True)
     run = DispatchRun(plan)
 
+    stopped_at: list[float] = []
+
     async def go() -> Any:
         running = asyncio.create_task(run.run())
+        await asyncio.to_thread(wait_for, tmp_path / "fg")
+        stopped_at.append(time.monotonic())
         if how == "ctrl-c":
-            await asyncio.to_thread(wait_for, tmp_path / "fg")
             run.stop("interrupted by SIGINT")  # what the CLI's signal handler does
         return await running
 
@@ -133,7 +136,7 @@ def test_timeout_and_ctrl_c_leave_no_process_on_the_workers(
     pids = [int(wait_for(tmp_path / name)) for name in ("fg", "bg")]
     assert result.results[0].status == ("timeout" if how == "timeout" else "cancelled")
     assert [p for p in pids if alive(p)] == []  # dead before the result was returned
-    assert result.results[0].execution_time_ms < 9000  # by our cancel, not the worker's later deadline
+    assert time.monotonic() - stopped_at[0] < 9.0  # by our cancel, not the worker's deadline (+10 s)
 
 
 def test_budget_stops_new_submissions(cluster: Any, tmp_path: Path, workspace: Path) -> None:
