@@ -43,7 +43,7 @@ from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
-from parallel_execution.inputs.refs import RefError, resolve_refs
+from parallel_execution.inputs.refs import RefError, aresolve_refs
 from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
@@ -315,7 +315,8 @@ class Scheduler:
     async def _attempts(self, planned: PlannedTask, outcome: TaskOutcome) -> None:
         task = planned.task
         try:
-            raw = resolve_refs(task.input_data, self.outputs) if planned.refs else task.input_data
+            raw = (await aresolve_refs(task.input_data, self.outputs, planned.timeout_seconds) if planned.refs
+                   else task.input_data)  # filters: bounded, off the loop, under the task's timeout
             outcome.resolved_input = raw
             # Validated again, not reused from planning: references are filled in only now, and path
             # checks must see the workspace as it is now (an earlier task may have planted a symlink).
