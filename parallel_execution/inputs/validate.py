@@ -16,6 +16,7 @@ Any problem raises ``InvalidInput`` carrying all of them; nothing has been run o
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import typing
 from collections import defaultdict
@@ -167,9 +168,14 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _raw_task_id(raw: Any, position: int) -> str:
     try:
         if isinstance(raw, (bytes, str)):
+            import json
+
             import orjson
 
-            raw = orjson.loads(raw)
+            try:
+                raw = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # 1e999, integers beyond 64 bits: the stdlib parser takes them
+                raw = json.loads(raw)
         value = raw["tasks"][position]["task_id"]
         return value if isinstance(value, str) else f"#{position}"
     except Exception:
@@ -223,6 +229,9 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
         issues.append(InputIssue(
             f"the {task.agent!r} agent runs programs; start the runner with --allow-commands to allow it",
             task.task_id, "agent"))
+    numbers = _unstorable_number(task.input_data)
+    if numbers is not None:
+        return agent_cls, [], [*issues, InputIssue(numbers[1], task.task_id, numbers[0])]
     try:
         refs = list(find_refs(task.input_data, ()))
     except RefError as exc:
@@ -239,6 +248,24 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
         issues.extend(i for i in pydantic_issues(exc, None, task.task_id, "input_data.", agent_cls.Input)
                       if not _under_ref(i.field, ref_keys))
     return agent_cls, refs, issues
+
+
+def _unstorable_number(value: Any) -> tuple[str, str] | None:
+    """(field, message) for the first number JSON output cannot hold: an integer beyond 64 bits
+    (traces and results would refuse it) or an infinity (1e999; it would come back as null)."""
+    stack: list[tuple[str, Any]] = [("input_data", value)]
+    while stack:
+        where, item = stack.pop()
+        if type(item) is dict:
+            stack.extend((f"{where}.{k}", v) for k, v in item.items())
+        elif type(item) is list:
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
+        elif type(item) is int and not -(2**63) <= item < 2**64:
+            return where, (f"an integer of {item.bit_length()} bits does not fit in 64 bits; pass it as a "
+                           "string, or as a float (e.g. 1e20)")
+        elif type(item) is float and not math.isfinite(item):
+            return where, "the number is too large for JSON (it parses as infinity); pass it as a string"
+    return None
 
 
 def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
