@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import RUNNER, config, runner_env
@@ -75,7 +76,7 @@ def test_filters_still_select(trace_dir, select, expected):
     (b,) = [r for r in result.results if r.task_id == "b"]
     assert b.status == "success", b.error
     assert b.output == {"message": expected}
-    index = json.loads(open(result.trace_index).read())
+    index = json.loads(Path(result.trace_index).read_text())
     assert {t["task_id"]: t["status"] for t in index["tasks"]}["b"] == "success"
 
 

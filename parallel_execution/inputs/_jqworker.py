@@ -9,6 +9,7 @@ interrupted otherwise. It imports nothing from the package, so it starts in a fe
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import resource
@@ -44,10 +45,8 @@ def _normalise(value: object) -> object:
 
 def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    try:
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the runner
     memory, cpu = int(sys.argv[1]), int(sys.argv[2])
     if memory > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))

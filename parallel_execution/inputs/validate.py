@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from parallel_execution.agents.base import Agent
@@ -33,6 +32,7 @@ from parallel_execution.agents.registry import UnknownAgent, load_agent
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph, critical_path, simulate_makespan
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.reach import Reach, ordered_conflicts
 from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
 from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
 
@@ -278,17 +278,16 @@ def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
 def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssue]:
     issues = []
     ids = {t.task_id: t.index for t in planned}
+    reach = Reach(facts.order, facts.deps, facts.dependents,
+                  sources=(ids[r.source] for t in planned for r in t.refs if r.source in ids))
     for t in planned:
-        ancestors: set[int] | None = None
         for ref in t.refs:
             try:
                 compile_filter(ref.select)
             except RefError as exc:
                 issues.append(InputIssue(str(exc), t.task_id, ref.field))
             source = ids.get(ref.source)
-            if ancestors is None:
-                ancestors = nx.ancestors(facts.graph, t.index)
-            if source is None or source not in ancestors:
+            if source is None or not reach.reaches(source, t.index):
                 what = "unknown task" if source is None else "task that is not one of its (transitive) dependencies"
                 issues.append(InputIssue(
                     f"$from {ref.source!r} refers to a {what}; add it to dependencies", t.task_id, ref.field))
@@ -313,34 +312,39 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
     when at least one of them writes."""
     issues: list[InputIssue] = []
     touching: dict[str, dict[int, str]] = defaultdict(dict)  # path -> task index -> "writes" | "reads"
+    resolved: dict[str, str] = {}  # many tasks name the same path: resolve it once
     for t in planned:
         for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
             for field_name, raw in _declared_paths(t, kind):
                 try:
-                    path = os.fspath(resolve_in_workspace(raw, policy))
+                    path = resolved.get(raw) or resolved.setdefault(raw, os.fspath(resolve_in_workspace(raw, policy)))
                 except PathOutsideWorkspace as exc:
                     if field_name.startswith(kind):  # agent fields were already checked by their model
                         issues.append(InputIssue(str(exc), t.task_id, field_name))
                     continue
                 touching[path][t.index] = kind
 
+    reach = Reach(facts.order, facts.deps, facts.dependents)
     reported: set[tuple[int, int]] = set()
     for path, tasks in touching.items():
         # The same path, and every folder above it that some task touches (a folder covers its files).
         related = [path, *(str(folder) for folder in Path(path).parents if str(folder) in touching)]
         for other_path in related:
-            for a, kind_a in tasks.items():
-                for b, kind_b in touching[other_path].items():
-                    if a == b or "writes" not in (kind_a, kind_b) or (min(a, b), max(a, b)) in reported:
-                        continue
-                    if nx.has_path(facts.graph, a, b) or nx.has_path(facts.graph, b, a):
-                        continue  # ordered by dependencies: they never run at the same time
-                    reported.add((min(a, b), max(a, b)))
-                    first, second = sorted(((a, kind_a, path), (b, kind_b, other_path)))
-                    where = repr(first[2]) if path == other_path else f"{first[2]!r} and {second[2]!r}"
-                    issues.append(InputIssue(
-                        f"conflict on {where}: task {planned[second[0]].task_id!r} also {second[1]} "
-                        f"{'it' if path == other_path else repr(second[2])} and may run at the same time; "
-                        f"make one depend on the other", planned[first[0]].task_id, first[1]))
+            where_of = {b: other_path for b in touching[other_path]} | {a: path for a in tasks}
+            kinds = dict(touching[other_path])
+            for a, kind in tasks.items():
+                kinds[a] = "writes" if "writes" in (kind, kinds.get(a)) else kind
+            for a, b in ordered_conflicts(reach, kinds):
+                if (min(a, b), max(a, b)) in reported or (other_path != path and where_of[a] == where_of[b]):
+                    continue  # pairs within one path are that path's own check
+                reported.add((min(a, b), max(a, b)))
+                first, second = sorted(((a, touching[where_of[a]][a], where_of[a]),
+                                        (b, touching[where_of[b]][b], where_of[b])))
+                same = first[2] == second[2]
+                where = repr(first[2]) if same else f"{first[2]!r} and {second[2]!r}"
+                issues.append(InputIssue(
+                    f"conflict on {where}: task {planned[second[0]].task_id!r} also {second[1]} "
+                    f"{'it' if same else repr(second[2])} and may run at the same time; "
+                    f"make one depend on the other", planned[first[0]].task_id, first[1]))
     position = {t.task_id: t.index for t in planned}
     return sorted(issues, key=lambda i: position.get(i.task_id or "", -1))
