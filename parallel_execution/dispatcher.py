@@ -35,7 +35,7 @@ from parallel_execution.inputs.schema import (
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
 from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
-from parallel_execution.traces.redact import Redactor
+from parallel_execution.traces.redact import RedactingObserver, Redactor
 from parallel_execution.traces.writer import TraceWriter
 
 __all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id", "run_sync"]
@@ -105,7 +105,8 @@ class DispatchRun:
         services.get_or_create("redactor", lambda: self.redactor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
-            observers=[self.writer, *observers], services=services, reuse=reuse,
+            observers=[self.writer, *(RedactingObserver(o, self.redactor) for o in observers)],  # --events, stderr
+            services=services, reuse=reuse,
         )
         self.resumed_from = resumed_from
         # Why tasks without a reusable earlier success run again (filled by the resume command).
