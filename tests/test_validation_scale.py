@@ -46,7 +46,7 @@ def test_100k_tasks_validate_in_linear_time(shape, tmp_path):
     make = {"writes": chained_writes, "refs": chained_refs, "refs-to-root": lambda n: chained_refs(n, True)}[shape]
     small, large = _validate_seconds(make(10_000), tmp_path), _validate_seconds(make(100_000), tmp_path)
     assert large < 300
-    assert large < 30 * max(small, 0.05)  # 10x the tasks: about 10x the time, never 100x
+    assert large < 60 * max(small, 0.05)  # 10x the tasks: about 10x the time (GC, load: noisy), never 100x
 
 
 @st.composite
