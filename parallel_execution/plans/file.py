@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from parallel_execution.commands.cli import EXIT_FAILED, EXIT_OK, add_run_options, apply_overrides, emit, execute
 from parallel_execution.dispatcher import DispatchRun, new_dispatch_id
@@ -55,6 +55,9 @@ class _Open(BaseModel):
 
 
 class PlanSubtask(_Open):
+    """A subtask; Auto-Claude planners' aliases are accepted: ``subtask_id`` for ``id``, ``title`` as the
+    description when that is empty, status ``not_started`` for ``pending``."""
+
     id: str | int
     description: str = ""
     status: Literal["pending", "in_progress", "completed", "failed", "blocked"] = "pending"
@@ -62,6 +65,21 @@ class PlanSubtask(_Open):
     input_data: dict[str, Any] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
     retries: int | None = Field(default=None, ge=0, le=100)
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "id" not in data and "subtask_id" in data:
+            data["id"] = data["subtask_id"]
+        if not data.get("description") and isinstance(data.get("title"), str):
+            data["description"] = data["title"]
+        if data.get("status") == "not_started":
+            data["status"] = "pending"
+        return data
 
 
 _SUBTASK_FIELDS = ("id", "description", "status", "agent", "input_data", "timeout_seconds", "retries")
@@ -73,6 +91,14 @@ class PlanPhase(_Open):
     parallel_safe: bool | None = False
     depends_on: list[str | int] | None = None
     subtasks: list[PlanSubtask] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chunks(cls, data: Any) -> Any:
+        """Auto-Claude's own fixtures list a phase's subtasks under ``chunks``."""
+        if isinstance(data, dict) and "subtasks" not in data and "chunks" in data:
+            return {**data, "subtasks": data["chunks"]}
+        return data
 
     def keys(self, position: int) -> set[str]:
         return {k for k in (self.id, None if self.phase is None else str(self.phase)) if k} or {str(position + 1)}
@@ -98,6 +124,8 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
     """Parse and check a plan; raise ``InvalidInput`` naming each bad phase or subtask."""
     try:
         model = ImplementationPlan.model_validate(json.loads(text))
+    except RecursionError:
+        raise InvalidInput([InputIssue(f"{source} is nested too deeply to be a plan")]) from None
     except json.JSONDecodeError as exc:
         raise InvalidInput([InputIssue(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, "
                                        f"column {exc.colno})")]) from None
