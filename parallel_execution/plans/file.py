@@ -298,15 +298,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     progress.add_progress_options(parser)
 
 
+def _prepare(store: PlanStore, args: argparse.Namespace) -> tuple[PlanSelection, Any]:
+    parsed = parse_plan(store.read_text(), args.plan_file)
+    selection = select_tasks(parsed, retry_failed=args.retry_failed, reclaim=args.reclaim,
+                             claims=store.claims(), phases=args.phase)
+    data = apply_overrides(parse_input({"tasks": selection.tasks, "user_prompt": parsed.user_prompt}), args)
+    return selection, build_plan(data, allow_commands=args.allow_commands)
+
+
 def main(args: argparse.Namespace) -> int:
     store = PlanStore(args.plan_file)
+    _prepare(store, args)  # invalid input is reported before the lock file is created (nothing written)
     try:
         with store.locked():
-            parsed = parse_plan(store.read_text(), args.plan_file)
-            selection = select_tasks(parsed, retry_failed=args.retry_failed, reclaim=args.reclaim,
-                                     claims=store.claims(), phases=args.phase)
-            data = apply_overrides(parse_input({"tasks": selection.tasks, "user_prompt": parsed.user_prompt}), args)
-            plan = build_plan(data, allow_commands=args.allow_commands)
+            selection, plan = _prepare(store, args)  # again, under the lock: the file may have changed
             if args.dry_run:
                 emit({"status": "valid", "plan": plan.describe(), "subtasks": [asdict(d) for d in selection.decisions]})
                 return EXIT_OK
@@ -330,7 +335,22 @@ def main(args: argparse.Namespace) -> int:
         print(f"dispatch-runner: plan has failed subtasks: {', '.join(failed[:20])} "
               "(fix the cause, then rerun with --retry-failed)", file=sys.stderr)
         return max(code, EXIT_FAILED)
+    if stuck := _stuck(selection):
+        print(f"dispatch-runner: plan is stuck: {len(stuck)} subtasks cannot run: "
+              + "; ".join(f"{d.subtask_id} ({d.reason})" for d in stuck[:20]), file=sys.stderr)
+        return max(code, EXIT_FAILED)
     return code
+
+
+def _stuck(selection: PlanSelection) -> list[SubtaskDecision]:
+    """Waiting subtasks that no run will take on its own: ``blocked`` ones, ``in_progress`` ones no live
+    runner holds, and those queued behind them. Not stuck: another live run's, and unselected phases'."""
+    roots = [d for d in selection.decisions if d.action == "wait" and d.status in ("blocked", "in_progress")
+             and not (d.reason or "").startswith("claimed by another run")]
+    if not roots:
+        return []
+    return [d for d in selection.decisions if d.action == "wait" and d.status != "failed"
+            and not (d.reason or "").startswith(("claimed by another run", "its phase is not selected"))]
 
 
 def _print_selection(selection: PlanSelection, source: str) -> None:
