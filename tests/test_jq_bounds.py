@@ -160,3 +160,19 @@ def test_infinite_numbers_are_input_errors(number, tmp_path):
                               input=payload, capture_output=True, env=runner_env(), timeout=60)
         assert proc.returncode == 2, proc.stdout[:300]
         assert json.loads(proc.stdout)["errors"][0]["task_id"] == "a"
+
+
+@pytest.mark.parametrize("key", ["$form", "$From", "$frm", " $from", "from$", "$fromm"])
+def test_a_near_miss_of_from_is_an_input_error(key, tmp_path):
+    document = {"tasks": [{"task_id": "a", "agent": "echo"},
+                          {"task_id": "b", "agent": "echo", "dependencies": ["a"],
+                           "input_data": {"message": {"x": {key: "a"}}}}]}
+    with pytest.raises(InvalidInput) as caught:
+        build_plan(parse_input(document))
+    (issue,) = caught.value.issues
+    assert issue.task_id == "b" and "did you mean '$from'" in issue.message and "message.x" in issue.message
+
+
+@pytest.mark.parametrize("key", ["$ref", "$schema", "$id", "from", "price$"])
+def test_other_dollar_keys_are_plain_data(key):
+    build_plan(parse_input({"tasks": [{"task_id": "a", "agent": "echo", "input_data": {"message": {key: 1}}}]}))
