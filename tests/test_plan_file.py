@@ -257,7 +257,7 @@ def test_status_write_back_changes_only_status_values(layout: str, tmp_path: Pat
             s["status"] = {"a": "completed", "b": "in_progress"}[s["id"]]
     expected |= {"status": "in_progress", "planStatus": "in_progress"}  # the plan's own, as Auto-Claude keeps it
     assert json.loads(after) == expected
-    assert list(json.loads(after)) == list(json.loads(text)) + ["status", "planStatus"]  # key order kept
+    assert list(json.loads(after)) == [*json.loads(text), "status", "planStatus"]  # key order kept
     # Everything but the status values is byte for byte as found; a missing status is added in place.
     unchanged = re.sub(r',?\s*"(status|planStatus)": "[a-z_]+"', "", after)
     assert unchanged == re.sub(r',?\s*"status": "[a-z_]+"', "", text)
