@@ -223,7 +223,7 @@ class PlanStore:
             for phase in document.get("phases") or []:
                 for sub in subtasks_of(phase):
                     if (key := subtask_key(sub)) in statuses:
-                        found.add(key)  # type: ignore[arg-type]
+                        found.add(key)
                         sub["status"] = statuses[key]  # type: ignore[index]
             edits = {k: v for k, v in statuses.items() if k in found}
             if isinstance(document, dict) and found:
