@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from parallel_execution.inputs.paths import WorkspacePolicy
@@ -126,6 +127,19 @@ class Agent(ABC, Generic[InputT]):
         """Whether a task with this raw ``input_data`` calls a model (override for backends)."""
         return cls.uses_model
 
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        """The few phrases that matter in one of this agent's outputs, for reports (``None``: no
+        opinion, the report shows the first fields). Parts are joined with ", " and cut to fit."""
+        return None
+
     @abstractmethod
     async def run(self, data: InputT, ctx: TaskContext) -> dict[str, Any]:
         """Do the work and return a JSON-serialisable output."""
+
+
+def brief(value: Any, limit: int) -> str:
+    """``value`` on one line (JSON unless it is a string), cut to ``limit`` characters with "…"."""
+    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

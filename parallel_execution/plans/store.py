@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs.validate import PlannedTask
+from parallel_execution.inputs.plan import PlannedTask
 from parallel_execution.run.outcomes import Observer, TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_json, atomic_write_text
 

@@ -43,8 +43,9 @@ from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
+from parallel_execution.inputs.issues import pydantic_issues
+from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.refs import RefError, resolve_refs
-from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
 from parallel_execution.run.outcomes import Attempt, ObserverLike, PriorResult, TaskOutcome

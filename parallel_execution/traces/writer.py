@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from parallel_execution.inputs.plan import ValidatedPlan
 from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
-from parallel_execution.inputs.validate import ValidatedPlan
 from parallel_execution.run.digests import input_digest
 from parallel_execution.run.outcomes import Observer, TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json

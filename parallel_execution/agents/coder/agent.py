@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.agents.coder.backends import (
     DETERMINISTIC_BACKENDS,
     BackendName,
@@ -111,6 +111,17 @@ class CoderAgent(Agent[CoderInput]):
     @classmethod
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         return data.get("backend") == "claude"
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        if "generated_file" not in output:
+            return None
+        parts = [str(output["generated_file"])]
+        if "validation_passed" in output:
+            parts.append("valid" if output["validation_passed"] else "NOT valid")
+        if output.get("implementation"):
+            parts.append(f"implementation: {brief(output['implementation'], 30)}")
+        return parts
 
     async def run(self, data: CoderInput, ctx: TaskContext) -> dict[str, Any]:
         policy = ctx.workspace

@@ -229,6 +229,14 @@ class DebugAgent(Agent[DebugInput]):
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         return data.get("backend") == "claude"
 
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        root = output.get("root_cause")
+        if not isinstance(root, dict):
+            return None
+        where = f"{root.get('file')}:{root.get('line')}" if root.get("file") else "no location"
+        return [f"{where} {root.get('summary') or ''}".strip()]
+
     async def run(self, data: DebugInput, ctx: TaskContext) -> dict[str, Any]:
         cancel = threading.Event()
         ctx.event("debug.start", depth=data.analysis_depth, affected=len(data.affected_files),
