@@ -105,8 +105,9 @@ class TaskContext:
 
     def artifact_path(self, suffix: str) -> Path:
         """A per-task, per-attempt file in the trace folder, e.g. ``build.stdout.log``."""
-        attempt = "" if self.attempt == 1 else f".attempt{self.attempt}"
-        return self.artifacts_dir / f"{self.task_id}{attempt}.{suffix}"
+        from parallel_execution.traces.layout import artifact_name
+
+        return self.artifacts_dir / artifact_name(self.task_id, self.attempt, suffix)
 
 
 class Agent(ABC, Generic[InputT]):

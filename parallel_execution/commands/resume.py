@@ -14,8 +14,8 @@ from parallel_execution.dispatcher import DispatchRun
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs.validate import build_plan, parse_input
 from parallel_execution.run.resume import PriorDispatch, load_prior
+from parallel_execution.traces.layout import INPUT_NAME
 from parallel_execution.traces.redact import REDACTED
-from parallel_execution.traces.writer import INPUT_NAME
 from parallel_execution.views import progress
 
 __all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_run"]
