@@ -2,8 +2,9 @@
 
 Policy
 ------
-A task becomes *ready* the moment its last dependency succeeds. Ready tasks wait in a heap ordered
-by longest remaining path (``PlannedTask.priority``), ties by input order, and start whenever fewer
+A task becomes *ready* the moment its last dependency succeeds. Ready tasks wait in the ready
+queue (``graph.ready.ReadyQueue``) ordered by longest remaining path (``PlannedTask.priority``),
+ties by input order, and start whenever fewer
 than ``max_workers`` run. There are no barriers: one slow task delays only its own dependents. A
 task whose dependencies are done but whose release waits on a commit (see below) is *imminent*:
 while tasks typically outlast commits, free slots are held for imminent tasks that outrank the
@@ -11,7 +12,7 @@ next ready one, so a commit never lets a lower-priority task take the critical p
 
 State
 -----
-One ``_State`` holds everything mutable (dependency counters, ready heap, outcomes), changed only by
+One ``_State`` holds everything mutable (the ready queue, outcomes, running tasks), changed only by
 the loop in ``Scheduler.run`` (with the commit bookkeeping beside it): each task coroutine reports
 back through a queue and never touches it. All task coroutines live in one ``asyncio.TaskGroup``; none outlives the run.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
 import random
 import time
 import traceback
@@ -43,6 +43,7 @@ from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
+from parallel_execution.graph.ready import ReadyQueue
 from parallel_execution.inputs.issues import pydantic_issues
 from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.refs import RefError, resolve_refs
@@ -70,8 +71,7 @@ class _Average:
 
 @dataclass(slots=True)
 class _State:
-    waiting: list[int]  # unfinished dependencies per task
-    ready: list[tuple[float, int]] = field(default_factory=list)  # (-priority, index)
+    queue: ReadyQueue  # waiting / ready / taken per task; "done" once the success is durable
     outcomes: dict[int, TaskOutcome] = field(default_factory=dict)
     running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     stop_reason: str | None = None
@@ -115,7 +115,7 @@ class Scheduler:
         self._imminent: set[int] = set()
         self._commit_ms = _Average()
         self._task_ms = _Average()
-        self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
+        self._state = _State(ReadyQueue([t.deps for t in plan.tasks], [t.priority for t in plan.tasks]))
         self.observer_errors: list[str] = []
 
     def now_ms(self) -> float:
@@ -132,9 +132,7 @@ class Scheduler:
     async def run(self) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks
         self._t0 = time.monotonic()
-        for t in tasks:
-            if state.waiting[t.index] == 0:
-                heapq.heappush(state.ready, (-t.priority, t.index))
+        state.queue.prepare()
         async with asyncio.TaskGroup() as group:
             while len(state.outcomes) < len(tasks) or self._unreleased:
                 self._start_ready(group)
@@ -162,11 +160,11 @@ class Scheduler:
 
     def _start_ready(self, group: asyncio.TaskGroup) -> None:
         state = self._state
-        while state.ready and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
+        while state.queue and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
             if self._imminent and self._task_ms.value > self._commit_ms.value \
-                    and self._slots_held_for_imminent(state.ready[0]):
+                    and self._slots_held_for_imminent(state.queue.peek()):
                 break
-            _, i = heapq.heappop(state.ready)
+            i = state.queue.pop()
             planned = self.plan.tasks[i]
             seen = deps_digest(planned.task, self.output_digests)
             prior = self._reusable(planned, seen)
@@ -182,9 +180,9 @@ class Scheduler:
 
     def _slots_held_for_imminent(self, candidate: tuple[float, int]) -> bool:
         """Whether imminent tasks that outrank ``candidate`` need every free slot."""
-        state, tasks = self._state, self.plan.tasks
+        state = self._state
         self._imminent -= state.outcomes.keys()  # skipped meanwhile (another dependency failed)
-        higher = sum(1 for j in self._imminent if (-tasks[j].priority, j) < candidate)
+        higher = sum(1 for j in self._imminent if state.queue.key(j) < candidate)
         return higher >= self.plan.config.max_workers - len(state.running)
 
     def _reusable(self, planned: PlannedTask, seen_deps: str) -> PriorResult | None:
@@ -220,6 +218,7 @@ class Scheduler:
         for outcome in batch:
             if outcome.status != "success":
                 skipped.extend(self._skip_dependents(outcome))
+        state.queue.drop(o.planned.index for o in batch + skipped if o.status != "success")
         for outcome in batch + skipped:
             self._notify("task_finished", outcome)
         pending = [f for f in self._notify("commit") if isinstance(f, asyncio.Future) and not f.done()]
@@ -232,7 +231,7 @@ class Scheduler:
             if outcome.status == "success":
                 for d in outcome.planned.dependents:
                     self._unreleased_deps[d] = self._unreleased_deps.get(d, 0) + 1
-                    if state.waiting[d] == self._unreleased_deps[d] and d not in state.outcomes:
+                    if state.queue.remaining(d) == self._unreleased_deps[d] and d not in state.outcomes:
                         self._imminent.add(d)
         self._release_durable()
         if self.plan.config.fail_fast:
@@ -254,13 +253,11 @@ class Scheduler:
                     self.observer_errors.append(f"commit: {future.exception()}")
             for outcome in batch:
                 if outcome.status == "success":
+                    state.queue.done(outcome.planned.index)  # dependents with nothing else left are ready
                     for d in outcome.planned.dependents:
-                        state.waiting[d] -= 1
                         self._unreleased_deps[d] -= 1
-                        if state.waiting[d] == 0:
+                        if state.queue.remaining(d) == 0:
                             self._imminent.discard(d)
-                            if d not in state.outcomes:
-                                heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
 
     def _skip_dependents(self, failed: TaskOutcome) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks

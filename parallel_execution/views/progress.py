@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.graph.ready import ReadyQueue
 from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.run.outcomes import Observer, ObserverLike, TaskOutcome
 from parallel_execution.traces.fsio import dumps_json
@@ -343,7 +344,10 @@ class EventLog(Observer):
         self.stream: IO[bytes] | None = stream
         self.plan = plan
         self.tally = _Tally(plan)
-        self.waiting = {t.task_id: len(t.deps) for t in plan.tasks}
+        # The same ready queue the scheduler uses; here a task is "ready" when its last dependency's
+        # task_finished arrives (the scheduler releases it only once that is durable).
+        self.queue = ReadyQueue([t.deps for t in plan.tasks])
+        self.queue.prepare()
 
     @classmethod
     def open(cls, path: str, plan: ValidatedPlan) -> EventLog:
@@ -391,11 +395,9 @@ class EventLog(Observer):
                     started_ms=outcome.started_ms, execution_time_ms=outcome.execution_time_ms,
                     attempts=len(outcome.attempts), cost_usd=outcome.cost_usd, resumed=outcome.resumed)
         if outcome.status == "success":
-            for d in outcome.planned.dependents:
-                dependent = self.plan.tasks[d].task_id
-                self.waiting[dependent] -= 1
-                if self.waiting[dependent] == 0:
-                    self._write(t_ms, dependent, "ready")
+            self.queue.get_ready()  # everything ready so far counts as taken: only finishes matter here
+            for d in self.queue.done(outcome.planned.index):
+                self._write(t_ms, self.plan.tasks[d].task_id, "ready")
         if self.tally.done and self.stream is not None:
             self._write(None, None, "dispatch_finished", counts=self.tally.counts, total_tasks=self.tally.total,
                         cost_usd=round(self.tally.cost_usd, 6))
