@@ -33,7 +33,8 @@ from parallel_execution.inputs.schema import (
     TaskResult,
 )
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
-from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
+from parallel_execution.run.observers import ObserverLike
+from parallel_execution.run.outcomes import PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
 from parallel_execution.traces.redact import Redactor
 from parallel_execution.traces.writer import TraceWriter
@@ -123,6 +124,7 @@ class DispatchRun:
         outcomes = await self.scheduler.run()
         result = self._result(outcomes)
         self.writer.finish(result)
+        self.scheduler.notify("dispatch_finished", result)
         result.trace_errors = self.writer.errors + self.scheduler.observer_errors
         return result
 

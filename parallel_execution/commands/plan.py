@@ -60,6 +60,8 @@ def main(args: argparse.Namespace) -> int:
                                    observers=[writer, *progress.observers_from_args(args, plan)]))
     finally:
         writer.close()
+        for problem in writer.late_errors():
+            print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
     failed = [str(s.id) for p in parse_plan(store.read_text(), args.plan_file).model.phases
               for s in p.subtasks if s.status == "failed"]
     if failed:

@@ -49,7 +49,8 @@ from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.refs import RefError, resolve_refs
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
-from parallel_execution.run.outcomes import Attempt, ObserverLike, PriorResult, TaskOutcome
+from parallel_execution.run.observers import ObserverGroup, ObserverLike
+from parallel_execution.run.outcomes import Attempt, PriorResult, TaskOutcome
 
 __all__ = ["Scheduler"]
 
@@ -94,7 +95,7 @@ class Scheduler:
         self.plan = plan
         self.dispatch_id = dispatch_id
         self.artifacts_dir = artifacts_dir
-        self.observers = list(observers)
+        self.observers = ObserverGroup(observers)
         self.services = services or Services()
         self.budget: Budget = self.services.get_or_create(BUDGET_SERVICE, lambda: Budget(plan.config.budget_usd))
         # Successes of an earlier run (resume): not run again while input and dependency outputs match.
@@ -116,7 +117,7 @@ class Scheduler:
         self._commit_ms = _Average()
         self._task_ms = _Average()
         self._state = _State(ReadyQueue([t.deps for t in plan.tasks], [t.priority for t in plan.tasks]))
-        self.observer_errors: list[str] = []
+        self.observer_errors = self.observers.errors  # observers that raised, commits that failed
 
     def now_ms(self) -> float:
         return round((time.monotonic() - self._t0) * 1000, 3)
@@ -279,19 +280,9 @@ class Scheduler:
 
     def notify(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every observer that has it; an observer's exception is recorded, not raised."""
-        return self._notify(hook, *args)
+        return self.observers.notify(hook, *args)
 
-    def _notify(self, hook: str, *args: Any) -> list[Any]:
-        returned = []
-        for observer in self.observers:
-            method = getattr(observer, hook, None)
-            if method is None:
-                continue
-            try:
-                returned.append(method(*args))
-            except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
-                self.observer_errors.append(f"{type(observer).__name__}.{hook}: {exc}")
-        return returned
+    _notify = notify
 
     # -- one task: runs as its own asyncio task, reports through the queue -------------------------
 

@@ -32,7 +32,8 @@ from typing import Any
 from parallel_execution.inputs.plan import ValidatedPlan
 from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
 from parallel_execution.run.digests import input_digest
-from parallel_execution.run.outcomes import Observer, TaskOutcome
+from parallel_execution.run.observers import Observer
+from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
