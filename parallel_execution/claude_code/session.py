@@ -44,7 +44,7 @@ from typing import IO, Any
 
 import orjson
 
-from parallel_execution.errors import TaskFailure
+from parallel_execution.errors import DispatchError, TaskFailure
 
 __all__ = [
     "SYSTEM_PROMPT_MAX_BYTES",
@@ -63,7 +63,7 @@ _NESTED_ENV = ("CLAUDECODE",)  # set inside Claude Code; the child must not thin
 _POLL = 0.02
 
 
-class StopSession(Exception):
+class StopSession(DispatchError):
     """Raised by an ``on_message`` callback to end the session now (``SessionRun.stopped`` = reason)."""
 
     def __init__(self, reason: str) -> None:

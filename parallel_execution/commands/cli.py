@@ -63,8 +63,12 @@ def input_schema() -> dict[str, Any]:
     return build()
 
 
-class UsageError(Exception):
+class UsageError(InvalidInput):
     """A command-line mistake (unknown flag, bad value): reported like invalid input."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__([InputIssue(f"usage: {message}")])
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,8 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
     except UsageError as exc:
-        emit(InvalidInput([InputIssue(f"usage: {exc}")]).to_json())
-        print(f"{exc} (see dispatch-runner --help)", file=sys.stderr)
+        emit(exc.to_json())
+        print(f"{exc.message} (see dispatch-runner --help)", file=sys.stderr)
         return EXIT_INVALID
     try:
         return int(args.func(args))

@@ -20,6 +20,8 @@ from typing import Any
 
 import jq
 
+from parallel_execution.errors import DispatchError
+
 __all__ = ["REF_KEY", "Ref", "RefError", "compile_filter", "find_refs", "resolve_refs"]
 
 REF_KEY = "$from"
@@ -27,7 +29,7 @@ _ALLOWED_KEYS = frozenset({REF_KEY, "select"})
 Path = tuple[str | int, ...]
 
 
-class RefError(ValueError):
+class RefError(DispatchError, ValueError):
     """A reference is malformed, or its jq filter failed."""
 
 

@@ -10,7 +10,8 @@ checks, in order, and collects every problem it can find in one pass:
 3. ``$from`` references name a (transitive) dependency and compile as jq;
 4. no two tasks that may run at the same time write the same path (or one writes what the other reads).
 
-Any problem raises ``InvalidInput`` carrying all of them; nothing has been run or written then.
+Any problem raises ``InvalidInput`` carrying all of them (``CycleError``, a kind of it, when the
+graph has a cycle); nothing has been run or written then.
 The plan it returns is ``inputs.plan`` (what the scheduler reads; it never imports this module).
 """
 
@@ -26,7 +27,7 @@ import networkx as nx
 from pydantic import ValidationError
 
 from parallel_execution.agents.registry import UnknownAgent, load_agent
-from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.errors import CycleError, InputIssue, InvalidInput
 from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph
 from parallel_execution.inputs.issues import pydantic_issues
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
@@ -88,7 +89,8 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
         issues.extend(_check_refs(planned, facts))
         issues.extend(_check_conflicts(planned, facts, policy))
     if issues:
-        raise InvalidInput(issues)
+        cycles = [i.cycle for i in issues if i.cycle is not None]
+        raise CycleError(cycles[0], issues) if cycles else InvalidInput(issues)
 
     priorities = bottom_levels(facts, [t.estimate_seconds for t in planned])
     for i in facts.order:
