@@ -17,7 +17,10 @@ Hierarchy (where each is defined, when it is not here)::
     ├── AgentDefinitionError (ValueError)   claude_code.agentdefs: an agent .md file is unusable
     ├── InstallError                  commands.install: the agents cannot be installed
     ├── InterpreterNotFound           analysis.interpreter: no usable project interpreter
+    ├── GitError                      isolation.git: a git command failed
+    ├── IsolationError                isolation.worktrees: worktree isolation cannot work here
     ├── ContextFileError              agents.coder.context: a context file cannot be read
+    ├── UnsafePath (OSError)          agents.coder.safe_write: a folder on the way was swapped
     ├── NoReadableFiles               agents.debug.agent: nothing to analyse
     ├── AnalysisCancelled             agents.debug.agent: the task was cancelled mid-analysis
     └── StopSession                   claude_code.session: a session is ended on purpose

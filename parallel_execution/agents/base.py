@@ -134,6 +134,11 @@ class Agent(ABC, Generic[InputT]):
         opinion, the report shows the first fields). Parts are joined with ", " and cut to fit."""
         return None
 
+    @classmethod
+    def extra_writes(cls, data: Mapping[str, Any]) -> list[str]:
+        """Paths a task with this raw ``input_data`` writes besides its ``write_fields`` (conflict checks)."""
+        return []
+
     @abstractmethod
     async def run(self, data: InputT, ctx: TaskContext) -> dict[str, Any]:
         """Do the work and return a JSON-serialisable output."""

@@ -53,6 +53,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "traces": ("parallel_execution.commands.traces", "list dispatches, query traces with jq"),
     "plan": ("parallel_execution.commands.plan", "run an implementation_plan.json"),
     "install-agents": ("parallel_execution.commands.install", "copy the Claude Code agents into a project or ~/.claude"),
+    "worktrees": ("parallel_execution.commands.worktrees", "list or prune the git worktrees of isolated tasks"),
 }
 
 

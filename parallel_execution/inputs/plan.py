@@ -33,6 +33,7 @@ class PlannedTask:
     estimate_seconds: float
     priority: float = 0.0  # longest remaining path, from estimates
     level: int = 0  # 0 = no dependencies
+    isolated: bool = False  # runs in its own git worktree (parallel_execution.isolation)
 
     @property
     def task_id(self) -> str:

@@ -34,6 +34,7 @@ from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolic
 from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
 from parallel_execution.inputs.schema import DispatchInput, Task
+from parallel_execution.isolation.config import isolation_issues, task_isolated
 
 # PlannedTask, ValidatedPlan (inputs.plan) and pydantic_issues (inputs.issues) are re-exported for 0.1 callers.
 __all__ = ["PlannedTask", "ValidatedPlan", "build_plan", "parse_input", "pydantic_issues"]
@@ -84,7 +85,9 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
             refs=refs, timeout_seconds=task.timeout_seconds or config.timeout_seconds,
             retries=config.retries if task.retries is None else task.retries,
             estimate_seconds=task.estimated_seconds or DEFAULT_ESTIMATE_SECONDS,
+            isolated=task_isolated(task.agent, task.isolation, config.isolation),
         ))
+    issues.extend(isolation_issues(config.isolation, [p.isolated for p in planned], allow_commands))
     if not facts.issues:  # reference and conflict checks need a sound graph
         issues.extend(_check_refs(planned, facts))
         issues.extend(_check_conflicts(planned, facts, policy))
@@ -164,6 +167,8 @@ def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
         value = t.task.input_data.get(name)
         values = value if isinstance(value, list) else [value]
         found.extend((f"input_data.{name}", v) for v in values if isinstance(v, str))
+    if kind == "writes" and agent is not None:
+        found.extend(("input_data", p) for p in agent.extra_writes(t.task.input_data))
     return found
 
 
@@ -173,6 +178,8 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
     issues: list[InputIssue] = []
     touching: dict[str, dict[int, str]] = defaultdict(dict)  # path -> task index -> "writes" | "reads"
     for t in planned:
+        if t.isolated:  # its own worktree: overlaps with others surface as merge conflicts instead
+            continue
         for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
             for field_name, raw in _declared_paths(t, kind):
                 try:
