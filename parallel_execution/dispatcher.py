@@ -36,7 +36,8 @@ from parallel_execution.inputs.schema import (
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
 from parallel_execution.isolation.config import IsolationConfig
 from parallel_execution.isolation.runner import Isolation
-from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
+from parallel_execution.run.observers import ObserverLike
+from parallel_execution.run.outcomes import PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
 from parallel_execution.traces.redact import RedactingObserver, Redactor
 from parallel_execution.traces.writer import TraceWriter
@@ -138,6 +139,7 @@ class DispatchRun:
         if self.isolation is not None:
             result.isolation = self.redactor.scrub(await self.isolation.finish(result.status == "success"))
         self.writer.finish(result)
+        self.scheduler.notify("dispatch_finished", result)
         result.trace_errors = self.writer.errors + self.scheduler.observer_errors
         return result
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 
 from conftest import config
+from helpers import alive
 
 from parallel_execution import dispatch
 
@@ -15,18 +15,6 @@ from parallel_execution import dispatch
 def command(task_id, argv, **extra):
     task_fields = {k: extra.pop(k) for k in ("timeout_seconds", "dependencies") if k in extra}
     return {"task_id": task_id, "agent": "command", "input_data": {"argv": argv, **extra}, **task_fields}
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_runs_argv_and_captures_output(trace_dir, workspace):

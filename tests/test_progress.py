@@ -181,7 +181,9 @@ def test_live_view_renders_counts_running_tasks_last_event_and_cost(plan):
     live.task_finished(outcome(ask, "success", 0.0, 40.0, cost=0.5))
     live.task_finished(outcome(parse, "error", 11.0, 30.0, attempts=2))
     live.task_finished(TaskOutcome(merge, "skipped", error="skipped: dependency 'parse' ended error"))
-    assert not live.live.is_started  # the last task ends the view
+    assert live.live.is_started  # counting finished tasks does not end the view: the run's end does
+    live.dispatch_finished(None)
+    assert not live.live.is_started
     printed = console.file.getvalue()
     assert "✓ fetch" in printed and "✗ parse" in printed and "- merge" in printed
     assert "done: 2 ok, 1 failed, 1 skipped, 0 cancelled of 4 in " in printed and "$0.5000" in printed
@@ -205,6 +207,8 @@ def test_event_log_marks_ready_only_when_every_dependency_succeeded(plan):
     log.task_finished(outcome(ask, "error", 0.0, 12.0))
     log.task_finished(outcome(parse, "success", 11.0, 20.0))
     log.task_finished(TaskOutcome(merge, "skipped", error="skipped"))
+    assert log.stream is not None  # still open: only the run's end closes it
+    log.dispatch_finished(None)
     events = [orjson.loads(line) for line in stream.getvalue().splitlines()]
     assert [(e["task_id"], e["event"]) for e in events if e["event"] == "ready"] == [("parse", "ready")]
     assert events[-1]["event"] == "dispatch_finished" and log.stream is None

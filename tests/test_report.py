@@ -15,9 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import config
+from helpers import cli_run as run_cli
 
 from parallel_execution import dispatch
-from parallel_execution.commands import cli
 from parallel_execution.traces.store import DispatchRecord, load_dispatch
 from parallel_execution.views.report import assign_lanes, chrome_trace, html_report, key_output, markdown_report
 
@@ -177,12 +177,6 @@ def test_chrome_trace_has_a_complete_event_per_attempt_on_its_worker_slot(record
     assert names == {lane + 1: f"worker {lane + 1}" for lane in set(lanes.values())}
     (started,) = [e for e in events if e["ph"] == "i" and e["name"] == "process_started"]
     assert started["tid"] == lanes["build"] + 1 and started["args"]["pid"] > 0
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_report_formats_and_output_file(record, capsys, tmp_path):

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.claude_code.agentdefs import AgentDefinitionError, load_agent_definition
 from parallel_execution.claude_code.changes import diff, snapshot
 from parallel_execution.claude_code.runner import DEFAULT_STALL_SECONDS, ClaudeRequest, ClaudeWorker
@@ -83,6 +83,15 @@ class ClaudeAgent(Agent[ClaudeInput]):
     name = "claude"
     Input = ClaudeInput
     uses_model = True
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        if "result" not in output:
+            return None
+        parts = [brief(output["result"], 60)]
+        if isinstance(output.get("total_cost_usd"), (int, float)):
+            parts.append(f"${output['total_cost_usd']:.4f}")
+        return parts
 
     async def run(self, data: ClaudeInput, ctx: TaskContext) -> dict[str, Any]:
         cwd = _session_dir(data.cwd, ctx)

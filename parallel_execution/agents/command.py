@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.errors import TaskFailure
 from parallel_execution.inputs.paths import WorkspacePath
 
@@ -43,6 +43,16 @@ class CommandAgent(Agent[CommandInput]):
     name = "command"
     Input = CommandInput
     requires_commands = True
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        if "exit_code" not in output:
+            return None
+        parts = [f"exit {output['exit_code']}"]
+        tail = output.get("stderr_tail") or output.get("stdout_tail")
+        if tail:
+            parts.append(brief(tail if isinstance(tail, str) else " ".join(map(str, tail)), 50))
+        return parts
 
     async def run(self, data: CommandInput, ctx: TaskContext) -> dict[str, Any]:
         cwd = Path(data.cwd) if data.cwd else ctx.workspace.root

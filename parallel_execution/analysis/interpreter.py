@@ -31,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from parallel_execution.errors import DispatchError
+
 __all__ = ["InterpreterNotFound", "ProjectInterpreter", "find_project_interpreter"]
 
 Source = Literal["configured", "workspace venv", "active venv", "runner"]
@@ -40,7 +42,7 @@ _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _PROBE_TIMEOUT = 30.0
 
 
-class InterpreterNotFound(Exception):
+class InterpreterNotFound(DispatchError):
     """An explicitly configured interpreter is missing or does not run."""
 
 

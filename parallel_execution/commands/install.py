@@ -41,6 +41,7 @@ from typing import Any, Literal
 import orjson
 
 from parallel_execution import __version__
+from parallel_execution.errors import DispatchError
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 
 __all__ = [
@@ -69,7 +70,7 @@ Action = Literal["created", "updated", "unchanged", "overwritten", "skipped", "r
 _WRITTEN: frozenset[str] = frozenset({"created", "updated", "overwritten"})
 
 
-class InstallError(Exception):
+class InstallError(DispatchError):
     """The target directory or the bundle cannot be used; nothing was written."""
 
 

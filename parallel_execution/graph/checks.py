@@ -155,19 +155,16 @@ def critical_path(facts: GraphFacts, durations: Sequence[float]) -> tuple[float,
 
 def simulate_makespan(facts: GraphFacts, durations: Sequence[float], workers: int) -> float:
     """Makespan of event-driven list scheduling (longest remaining path first) on ``workers``."""
-    priority = bottom_levels(facts, durations)
-    waiting = [len(d) for d in facts.deps]
-    ready = [(-priority[i], i) for i in range(len(durations)) if waiting[i] == 0]
-    heapq.heapify(ready)
+    from parallel_execution.graph.ready import ReadyQueue
+
+    queue = ReadyQueue(facts.deps, bottom_levels(facts, durations))
+    queue.prepare()
     running: list[tuple[float, int]] = []
     now = 0.0
-    while ready or running:
-        while ready and len(running) < workers:
-            _, i = heapq.heappop(ready)
+    while queue.is_active():
+        while queue and len(running) < workers:
+            i = queue.pop()
             heapq.heappush(running, (now + durations[i], i))
-        now, done = heapq.heappop(running)
-        for d in facts.dependents[done]:
-            waiting[d] -= 1
-            if waiting[d] == 0:
-                heapq.heappush(ready, (-priority[d], d))
+        now, finished = heapq.heappop(running)
+        queue.done(finished)
     return now

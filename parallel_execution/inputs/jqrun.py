@@ -28,6 +28,7 @@ from typing import Any
 import jq
 import orjson
 
+from parallel_execution.errors import DispatchError
 from parallel_execution.inputs._jqworker import _normalise
 from parallel_execution.inputs.jqpolicy import guarded, is_plain_path
 
@@ -38,7 +39,7 @@ _WORKER = str(Path(__file__).with_name("_jqworker.py"))
 _compiled: dict[str, Any] = {}
 
 
-class JqFailure(ValueError):
+class JqFailure(DispatchError, ValueError):
     """The filter failed, timed out or ran out of memory; the message is one line."""
 
 

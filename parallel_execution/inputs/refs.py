@@ -26,6 +26,7 @@ from typing import Any
 import jq
 import orjson
 
+from parallel_execution.errors import DispatchError
 from parallel_execution.inputs import jqrun
 from parallel_execution.inputs.jqpolicy import guarded, refusals
 
@@ -37,7 +38,7 @@ _ALLOWED_KEYS = frozenset({REF_KEY, "select"})
 Path = tuple[str | int, ...]
 
 
-class RefError(ValueError):
+class RefError(DispatchError, ValueError):
     """A reference is malformed, or its jq filter failed."""
 
 

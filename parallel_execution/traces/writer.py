@@ -1,12 +1,9 @@
 """Trace files: one per task, an index per dispatch, and an append-only journal.
 
-Layout under ``trace_dir`` (never shared between runs: the dispatch folder is created exclusively)::
-
-    <trace_dir>/dispatch-<dispatch_id>.json      index: config, user_prompt, every task's status,
-                                                 timings and trace path, summary
-    <trace_dir>/<dispatch_id>/<task_id>.json     written once when the task ends
-    <trace_dir>/<dispatch_id>/journal.jsonl      one line per finished task (digests), fsynced
-    <trace_dir>/<dispatch_id>/input.json         the input as run (for resume)
+Layout under ``trace_dir``: ``traces.layout`` (the dispatch folder is created exclusively, never
+shared between runs). The index holds config, user_prompt, every task's status, timings and trace
+path, and the summary; a task's trace is written once when the task ends; the journal has one line
+per finished task (digests), fsynced; ``input.json`` is the input as run (for resume).
 
 Every document carries ``schema_version`` and ``dispatch_id``. All files are written atomically;
 the index is written when the dispatch starts (status ``running``) and replaced at its end, so a
@@ -32,22 +29,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from parallel_execution.inputs.plan import ValidatedPlan
 from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
-from parallel_execution.inputs.validate import ValidatedPlan
 from parallel_execution.run.digests import input_digest
-from parallel_execution.run.outcomes import Observer, TaskOutcome
+from parallel_execution.run.observers import Observer
+from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
 
 __all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
-
-JOURNAL_NAME = "journal.jsonl"
-INPUT_NAME = "input.json"  # the dispatch input as run, so a dispatch can be resumed by id
-
-
-def index_path(trace_dir: str | os.PathLike[str], dispatch_id: str) -> Path:
-    return Path(trace_dir) / f"dispatch-{dispatch_id}.json"
-
 
 class TraceWriter(Observer):
     """The scheduler observer that persists traces; ``open`` before the run, ``finish`` after."""
@@ -103,7 +94,7 @@ class TraceWriter(Observer):
     def task_finished(self, outcome: TaskOutcome) -> None:
         if self._writer is None:
             return
-        path = self.task_dir / f"{outcome.task_id}.json"
+        path = self.task_dir / trace_name(outcome.task_id)
         task = outcome.planned.task
         scrub = self.redactor.scrub  # user-supplied parts; the rest has only our own keys
         document = {

@@ -16,8 +16,8 @@ Every display here is a scheduler ``Observer`` (hooks run on the event loop, nev
   agent records, and a closing ``dispatch_finished`` with the counts. Each line has ``t_ms`` (ms since
   the dispatch began, on the scheduler's clock), ``task_id`` and ``event``.
 
-The scheduler has no "run started" or "run ended" hook: the first hook to fire starts the displays
-(the time base is taken from its timestamp) and the last task's ``task_finished`` ends them.
+The first task hook to fire starts the displays (the time base is taken from its timestamp, on the
+scheduler's clock); ``dispatch_finished``, the run's last hook, ends them.
 ``describe_plan_text`` renders ``ValidatedPlan.describe()`` for ``dispatch-runner validate``.
 """
 
@@ -34,8 +34,11 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan
-from parallel_execution.run.outcomes import Observer, ObserverLike, TaskOutcome
+from parallel_execution.graph.ready import ReadyQueue
+from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
+from parallel_execution.inputs.schema import DispatchResult
+from parallel_execution.run.observers import Observer, ObserverLike
+from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import dumps_json
 
 __all__ = [
@@ -153,10 +156,6 @@ class _Tally:
     def queued(self) -> int:
         return self.total - self.finished - len(self.running)
 
-    @property
-    def done(self) -> bool:
-        return self.finished >= self.total
-
     def started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
         with self.lock:
             self.running[planned.task_id] = _Running(planned.task.agent, attempt, at_ms)
@@ -229,8 +228,9 @@ class PlainProgress(Observer):
         resumed = " (resumed)" if outcome.resumed else ""
         self._line(f"{_at(at)} {_MARK[outcome.status]:<8} {outcome.task_id}{resumed} "
                    f"({outcome.execution_time_ms:.0f} ms{cost}) [{tally.finished}/{tally.total}]{detail}")
-        if tally.done:
-            self._line(tally.summary_line())
+
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        self._line(self.tally.summary_line())
 
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
         self.tally.event(planned, kind, record)
@@ -249,7 +249,7 @@ class QuietProgress(Observer):
 
 
 class LiveProgress(Observer):
-    """A rich live view on stderr; started by the first hook, stopped by the last task's end."""
+    """A rich live view on stderr; started by the first task hook, stopped by ``dispatch_finished``."""
 
     MAX_ROWS = 15  # running tasks shown; the rest are counted
 
@@ -271,8 +271,8 @@ class LiveProgress(Observer):
         if self.live.is_started:
             self.live.stop()
 
-    def _end_if_done(self) -> None:
-        if self.tally.done and self.live.is_started:
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        if self.live.is_started:
             self._stop()
             atexit.unregister(self._stop)
             self.console.print(self.tally.summary_line(), highlight=False)
@@ -333,17 +333,19 @@ class LiveProgress(Observer):
         self.console.print(f"[{style}]{mark} {outcome.task_id}[/] [dim]{outcome.planned.task.agent}[/] "
                            f"{outcome.execution_time_ms / 1000:.2f}s{cost}[{style}]{detail}[/]",
                            highlight=False, markup=True, emoji=False, soft_wrap=False)
-        self._end_if_done()
 
 
 class EventLog(Observer):
-    """``--events FILE``: one JSON object per line, flushed per line, closed after the last task."""
+    """``--events FILE``: one JSON object per line, flushed per line, closed by ``dispatch_finished``."""
 
     def __init__(self, stream: IO[bytes], plan: ValidatedPlan) -> None:
         self.stream: IO[bytes] | None = stream
         self.plan = plan
         self.tally = _Tally(plan)
-        self.waiting = {t.task_id: len(t.deps) for t in plan.tasks}
+        # The same ready queue the scheduler uses; here a task is "ready" when its last dependency's
+        # task_finished arrives (the scheduler releases it only once that is durable).
+        self.queue = ReadyQueue([t.deps for t in plan.tasks])
+        self.queue.prepare()
 
     @classmethod
     def open(cls, path: str, plan: ValidatedPlan) -> EventLog:
@@ -391,12 +393,12 @@ class EventLog(Observer):
                     started_ms=outcome.started_ms, execution_time_ms=outcome.execution_time_ms,
                     attempts=len(outcome.attempts), cost_usd=outcome.cost_usd, resumed=outcome.resumed)
         if outcome.status == "success":
-            for d in outcome.planned.dependents:
-                dependent = self.plan.tasks[d].task_id
-                self.waiting[dependent] -= 1
-                if self.waiting[dependent] == 0:
-                    self._write(t_ms, dependent, "ready")
-        if self.tally.done and self.stream is not None:
+            self.queue.get_ready()  # everything ready so far counts as taken: only finishes matter here
+            for d in self.queue.done(outcome.planned.index):
+                self._write(t_ms, self.plan.tasks[d].task_id, "ready")
+
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        if self.stream is not None:
             self._write(None, None, "dispatch_finished", counts=self.tally.counts, total_tasks=self.tally.total,
                         cost_usd=round(self.tally.cost_usd, 6))
             self.stream.close()

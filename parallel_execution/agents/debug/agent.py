@@ -42,7 +42,7 @@ from parallel_execution.agents.debug.rank import MAX_HYPOTHESES, check_hypothesi
 from parallel_execution.agents.debug.scopes import analyse_scopes
 from parallel_execution.agents.debug.source import SourceFile, read_source
 from parallel_execution.agents.debug.tracebacks import parse_traces
-from parallel_execution.errors import TaskFailure
+from parallel_execution.errors import DispatchError, TaskFailure
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePath, WorkspacePolicy
 
 __all__ = ["AnalysisCancelled", "DebugAgent", "DebugInput", "NoReadableFiles", "analyse"]
@@ -68,13 +68,13 @@ class DebugInput(AgentInput):
         return [value] if isinstance(value, str) else value
 
 
-class NoReadableFiles(Exception):
+class NoReadableFiles(DispatchError):
     def __init__(self, message: str, output: dict[str, Any]) -> None:
         super().__init__(message)
         self.output = output
 
 
-class AnalysisCancelled(Exception):
+class AnalysisCancelled(DispatchError):
     pass
 
 
@@ -228,6 +228,14 @@ class DebugAgent(Agent[DebugInput]):
     @classmethod
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         return data.get("backend") == "claude"
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        root = output.get("root_cause")
+        if not isinstance(root, dict):
+            return None
+        where = f"{root.get('file')}:{root.get('line')}" if root.get("file") else "no location"
+        return [f"{where} {root.get('summary') or ''}".strip()]
 
     async def run(self, data: DebugInput, ctx: TaskContext) -> dict[str, Any]:
         cancel = threading.Event()

@@ -1,0 +1,127 @@
+"""What every subcommand shares: exit codes, the one JSON document on stdout, reading the input,
+the run options and their overrides, and running a dispatch under signal handling.
+
+A subcommand module (``commands/<name>.py``) has ``configure_parser(parser)`` and
+``main(args) -> int``; it imports this module, never ``cli`` (``cli`` imports only the chosen
+subcommand's module, so start-up loads nothing another subcommand needs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.traces.fsio import dumps_json
+
+if TYPE_CHECKING:
+    from parallel_execution.dispatcher import DispatchRun
+    from parallel_execution.inputs.plan import ValidatedPlan
+    from parallel_execution.inputs.schema import DispatchInput
+
+__all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SIGNAL_EXIT", "add_run_options", "apply_overrides", "emit",
+           "execute", "load_plan", "read_input"]
+
+EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+def emit(document: Any) -> None:
+    """Write the one JSON document to stdout."""
+    sys.stdout.buffer.write(dumps_json(document, indent=True) + b"\n")
+    sys.stdout.flush()
+
+
+def read_input(path: str) -> bytes:
+    """The task JSON from ``path`` (``-``: stdin); an unreadable source is an input error."""
+    if path == "-":
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InvalidInput([InputIssue("no input: pipe task JSON on stdin or give a file")])
+        return sys.stdin.buffer.read()
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise InvalidInput([InputIssue(f"cannot read {path!r}: {exc.strerror or exc}")]) from None
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, with_file: bool = True) -> None:
+    """Flags shared by run, validate, resume and plan; each overrides the same-named config field."""
+    if with_file:
+        parser.add_argument("file", nargs="?", default="-", help="task JSON file (default: stdin)")
+    parser.add_argument("--workspace", metavar="DIR", help="root for task paths (config.workspace)")
+    parser.add_argument("--max-workers", type=int, metavar="N", help="tasks running at once (config.max_workers)")
+    parser.add_argument("--trace-dir", metavar="DIR", help="where traces go (config.trace_dir)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="per-task timeout (config.timeout_seconds)")
+    parser.add_argument("--retries", type=int, metavar="N", help="extra attempts on error/timeout (config.retries)")
+    parser.add_argument("--fail-fast", action="store_true", default=None, help="stop everything at the first failure")
+    parser.add_argument("--budget-usd", type=float, metavar="USD", help="cap on model spend (config.budget_usd)")
+    parser.add_argument("--allow-commands", action="store_true", help="allow `command` tasks to run programs")
+    parser.add_argument("--executor", choices=["local", "dask"], help="where tasks run (config.executor.kind)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
+
+
+def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchInput:
+    """``data`` with the command-line flags that were given replacing their config fields."""
+    from parallel_execution.executors import executor_override
+    from parallel_execution.inputs.validate import parse_input
+
+    pairs = {"workspace": args.workspace, "max_workers": args.max_workers, "trace_dir": args.trace_dir,
+             "timeout_seconds": args.timeout, "retries": args.retries, "fail_fast": args.fail_fast,
+             "budget_usd": args.budget_usd}
+    pairs["executor"] = executor_override(getattr(args, "executor", None), getattr(args, "scheduler", None),
+                                          data.config.model_dump(exclude_unset=True).get("executor"))
+    updates = {k: v for k, v in pairs.items() if v is not None}
+    if not updates:
+        return data
+    merged = {**data.config.model_dump(exclude_unset=True), **updates}
+    return parse_input({"tasks": [t.model_dump() for t in data.tasks], "config": merged,
+                        "user_prompt": data.user_prompt})
+
+
+def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPlan:
+    """Read, override and validate the input named by ``args.file`` (or ``raw``)."""
+    from parallel_execution.inputs.validate import build_plan, parse_input
+
+    data = apply_overrides(parse_input(read_input(args.file) if raw is None else raw), args)
+    return build_plan(data, allow_commands=args.allow_commands)
+
+
+def execute(run: DispatchRun) -> int:
+    """Run with signal handling; print the result; return the exit code."""
+    from parallel_execution.dispatcher import run_sync
+
+    received: list[int] = []
+
+    async def go() -> Any:
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            if received:  # second signal: leave now; the journal is only written between steps
+                os._exit(SIGNAL_EXIT.get(signum, 130))
+            received.append(signum)
+            print(f"dispatch-runner: {signal.Signals(signum).name}, cancelling (again to exit at once)",
+                  file=sys.stderr)
+            run.stop(f"interrupted by {signal.Signals(signum).name}")
+
+        for signum in SIGNAL_EXIT:
+            loop.add_signal_handler(signum, on_signal, signum)
+        try:
+            return await run.run()
+        finally:
+            for signum in SIGNAL_EXIT:
+                loop.remove_signal_handler(signum)
+
+    result = run_sync(go())
+    for signum in SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
+        signal.signal(signum, lambda n, _frame: os._exit(SIGNAL_EXIT.get(n, 130)))
+    emit(result.model_dump(mode="json"))
+    for problem in result.trace_errors:
+        print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
+    if received:
+        return SIGNAL_EXIT[received[0]]
+    return result.exit_code
