@@ -24,7 +24,7 @@ import signal
 import sys
 from typing import Any, NoReturn
 
-from parallel_execution import __version__, progress
+from parallel_execution import __version__, progress, project_guard
 from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.fsio import dumps_json
@@ -42,7 +42,8 @@ SUBCOMMAND_MODULES = {
     "traces": ("parallel_execution.trace_query", "list dispatches, query traces with jq"),
     "resume": ("parallel_execution.resume", "continue an interrupted or failed dispatch"),
     "plan": ("parallel_execution.plan_file", "run an implementation_plan.json"),
-    "install-agents": ("parallel_execution.install", "copy the Claude Code agents into a project or ~/.claude"),
+    "install-agents": ("parallel_execution.install", "copy the Claude Code agents and permission rules into a project"),
+    "claude": ("parallel_execution.claude_program", "show which Claude Code program is used; run it (-- auth login)"),
 }
 
 
@@ -76,6 +77,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_file: bool = True) 
     parser.add_argument("--fail-fast", action="store_true", default=None, help="stop everything at the first failure")
     parser.add_argument("--budget-usd", type=float, metavar="USD", help="cap on model spend (config.budget_usd)")
     parser.add_argument("--allow-commands", action="store_true", help="allow `command` tasks to run programs")
+    project_guard.add_flag(parser)
 
 
 def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchInput:
@@ -83,11 +85,12 @@ def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchIn
              "timeout_seconds": args.timeout, "retries": args.retries, "fail_fast": args.fail_fast,
              "budget_usd": args.budget_usd}
     updates = {k: v for k, v in pairs.items() if v is not None}
-    if not updates:
-        return data
-    merged = {**data.config.model_dump(exclude_unset=True), **updates}
-    return parse_input({"tasks": [t.model_dump() for t in data.tasks], "config": merged,
-                        "user_prompt": data.user_prompt})
+    if updates:
+        merged = {**data.config.model_dump(exclude_unset=True), **updates}
+        data = parse_input({"tasks": [t.model_dump() for t in data.tasks], "config": merged,
+                            "user_prompt": data.user_prompt})
+    project_guard.check_input(data, args)
+    return data
 
 
 def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPlan:
@@ -179,6 +182,10 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of exiting, so stdout still gets its JSON document."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # `--allow-com` must not slip past the `ask` permission rules
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
 
@@ -211,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
         summary = (module.__doc__ or "").split("\n\n")[0].replace("``", "")  # docstring markup is not for terminals
         extra = sub.add_parser(name, help=help_text, description=summary)
         module.configure_parser(extra)
+        if name == "report":  # it writes a file with -o
+            project_guard.add_flag(extra)
         extra.set_defaults(func=module.main)
     return parser
 
@@ -230,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{exc} (see dispatch-runner --help)", file=sys.stderr)
         return EXIT_INVALID
     try:
+        project_guard.check_args(args)
         return int(args.func(args))
     except KeyboardInterrupt:  # before any task started (a run installs its own handlers)
         print("dispatch-runner: interrupted", file=sys.stderr)

@@ -219,10 +219,9 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
         agent_cls = load_agent(task.agent)
     except UnknownAgent as exc:
         return None, [], [InputIssue(str(exc), task.task_id, "agent")]
-    if agent_cls.requires_commands and not allow_commands:
-        issues.append(InputIssue(
-            f"the {task.agent!r} agent runs programs; start the runner with --allow-commands to allow it",
-            task.task_id, "agent"))
+    if not allow_commands and (why := agent_cls.task_runs_commands(task.input_data, policy.root)):
+        issues.append(InputIssue(f"{why}; start the runner with --allow-commands to allow it (ask the user first)",
+                                 task.task_id, "agent"))
     try:
         refs = list(find_refs(task.input_data, ()))
     except RefError as exc:

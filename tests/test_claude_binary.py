@@ -49,6 +49,7 @@ def test_nothing_installed_names_the_install_command(tmp_path: Path, monkeypatch
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(binary.importlib.util, "find_spec",
                         lambda name, *a: None if name == "claude_agent_sdk" else real_find_spec(name, *a))
-    with pytest.raises(ClaudeNotInstalled, match=r"install it with: pip install 'parallel-dispatch\[claude\]'$") as info:
+    with pytest.raises(ClaudeNotInstalled, match=r"install it with: pip install claude-agent-sdk \(it bundles the program\), or npm install -g "
+                       r"@anthropic-ai/claude-code$") as info:
         find_claude_binary()
     assert info.value.retryable is False
