@@ -272,15 +272,23 @@ def test_claude_agents_folder_holds_only_links() -> None:
 # --- settings and plugin -----------------------------------------------------------------------
 
 
-def test_settings_allow_only_the_runner_commands() -> None:
+def test_project_settings_hold_exactly_the_rules_install_agents_writes() -> None:
+    from parallel_execution.claude.permissions import permission_rules
+
     settings = json.loads((REPO / ".claude" / "settings.json").read_text())
     assert set(settings) <= {"$schema", "permissions"}
-    assert list(settings["permissions"]) == ["allow"]
-    assert settings["permissions"]["allow"] == [
-        "Bash(dispatch-runner *)",
-        "Bash(python -m parallel_execution *)",
-        "Bash(python parallel_execution/dispatch_runner.py *)",
-    ]
+    assert settings["permissions"] == permission_rules().as_settings()["permissions"]
+    allow = settings["permissions"]["allow"]
+    assert "Edit(.dispatch/**)" in allow
+    assert not [rule for rule in allow if rule.startswith("Bash(") and rule.endswith(" *)") and rule.count(" ") < 2]
+    assert "Bash(dispatch-runner * --allow-commands*)" in settings["permissions"]["ask"]
+
+
+def test_every_allowed_runner_subcommand_exists() -> None:
+    from parallel_execution.claude.permissions import ASK_SUBCOMMANDS, SAFE_SUBCOMMANDS
+
+    for sub in (*SAFE_SUBCOMMANDS, *ASK_SUBCOMMANDS):
+        assert runner_help(sub) is not None, f"the rules name `dispatch-runner {sub}`, which does not exist"
 
 
 def test_allowed_commands_are_real_entry_points() -> None:
