@@ -20,6 +20,7 @@ import asyncio
 import importlib
 import importlib.util
 import os
+import re
 import signal
 import sys
 from typing import Any, NoReturn
@@ -43,6 +44,7 @@ SUBCOMMAND_MODULES = {
     "resume": ("parallel_execution.resume", "continue an interrupted or failed dispatch"),
     "plan": ("parallel_execution.plan_file", "run an implementation_plan.json"),
     "install-agents": ("parallel_execution.install", "copy the Claude Code agents and permission rules into a project"),
+    "wait": ("parallel_execution.wait", "wait for a run started with --detach: progress, or its result"),
     "claude": ("parallel_execution.claude_program", "show which Claude Code program is used; run it (-- auth login)"),
 }
 
@@ -98,8 +100,30 @@ def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPl
     return build_plan(data, allow_commands=args.allow_commands)
 
 
-def execute(run: DispatchRun) -> int:
-    """Run with signal handling; print the result; return the exit code."""
+_CARRIED_FLAGS = (("workspace", "--workspace"), ("trace_dir", "--trace-dir"), ("max_workers", "--max-workers"),
+                  ("timeout", "--timeout"), ("retries", "--retries"), ("budget_usd", "--budget-usd"))
+_CARRIED_SWITCHES = (("fail_fast", "--fail-fast"), ("allow_commands", "--allow-commands"),
+                     ("allow_outside_project", "--allow-outside-project"))
+
+
+def resume_command(dispatch_id: str, args: argparse.Namespace, file: str | None) -> str:
+    """The command that continues ``dispatch_id`` with the flags of the run that made it."""
+    import shlex
+
+    words = ["dispatch-runner", "resume", dispatch_id] + ([file] if file and file != "-" else [])
+    for attribute, flag in _CARRIED_FLAGS:
+        if (value := getattr(args, attribute, None)) is not None:
+            words += [flag, str(value)]
+    words += [flag for attribute, flag in _CARRIED_SWITCHES if getattr(args, attribute, None)]
+    return shlex.join(words)
+
+
+def execute(run: DispatchRun, args: argparse.Namespace | None = None, file: str | None = None) -> int:
+    """Run with signal handling; print the result; return the exit code.
+
+    With ``args`` (run and resume), a run that did not fully succeed carries ``resume.command``: the
+    ready command that continues it (``file``: the input file to pass, when there is one).
+    """
     received: list[int] = []
 
     async def go() -> Any:
@@ -124,7 +148,11 @@ def execute(run: DispatchRun) -> int:
     result = run_sync(go())
     for signum in _SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
         signal.signal(signum, lambda n, _frame: os._exit(_SIGNAL_EXIT.get(n, 130)))
-    emit(result.model_dump(mode="json"))
+    document = result.model_dump(mode="json")
+    if args is not None and result.status != "success" and result.trace_index is not None:
+        document["resume"] = {**(document["resume"] or {}),
+                              "command": resume_command(result.dispatch_id, args, file)}
+    emit(document)
     for problem in result.trace_errors:
         print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
     if received:
@@ -133,12 +161,20 @@ def execute(run: DispatchRun) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.dispatch_id is not None and not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,127}", args.dispatch_id):
+        raise InvalidInput([InputIssue("--dispatch-id: letters, digits, '.', '_', '-' only", None, "--dispatch-id")])
+    if args.detach:
+        from parallel_execution.detach import start_detached
+
+        raw = read_input(args.file)
+        return start_detached(args, load_plan(args, raw), raw)
     if args.resume:
         from parallel_execution.resume import resume_run
 
         return resume_run(args, args.resume, read_input(args.file))
     plan = load_plan(args)
-    return execute(DispatchRun(plan, observers=progress.observers_from_args(args, plan)))
+    run = DispatchRun(plan, observers=progress.observers_from_args(args, plan), dispatch_id=args.dispatch_id)
+    return execute(run, args, args.file)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -204,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_options(run)
     run.add_argument("--resume", metavar="DISPATCH",
                      help="reuse the successes of an earlier dispatch (id, index file or 'latest')")
+    run.add_argument("--detach", action="store_true",
+                     help="validate, start the run in the background, print its id and log; then use wait")
+    run.add_argument("--dispatch-id", help=argparse.SUPPRESS)  # set by --detach for the background run
     progress.add_progress_options(run)
     run.set_defaults(func=cmd_run)
     validate = sub.add_parser("validate", help="check tasks without running them; print the plan")

@@ -9,7 +9,7 @@ rules that win over every allow rule (the user's own broad ones included):
 
 - allow ``Edit(.dispatch/**)`` (task files; the CLI's Write tool is matched by ``Edit`` rules, not
   by ``Write(...)``) and ``Bash(<runner> <sub> *)`` for the subcommands that only read, check or
-  run tasks without programs: ``validate``, ``run``, ``resume``, ``plan``, ``report``,
+  run tasks without programs: ``validate``, ``run``, ``resume``, ``plan``, ``wait``, ``report``,
   ``traces``, ``schema``;
 - ask ``Bash(<runner> * --allow-commands*)`` (``command`` tasks and model sessions with a shell),
   ``Bash(<runner> * --allow-outside-project*)`` (the runner refuses, inside Claude Code, to write
@@ -54,7 +54,7 @@ __all__ = [
 ]
 
 RUNNER_PREFIXES = ("dispatch-runner", "python -m parallel_execution")
-SAFE_SUBCOMMANDS = ("validate", "run", "resume", "plan", "report", "traces", "schema")
+SAFE_SUBCOMMANDS = ("validate", "run", "resume", "plan", "wait", "report", "traces", "schema")
 DANGEROUS_FLAGS = ("--allow-commands", "--allow-outside-project")
 ASK_SUBCOMMANDS = ("install-agents", "claude")
 TASK_FILE_RULE = "Edit(.dispatch/**)"
