@@ -17,6 +17,7 @@ On each: the task file is written under ``.dispatch/``, ``validate``, ``run``, `
 ``permission_denials`` is empty. Then the least-privilege half: ``curl``, ``run --allow-commands``,
 ``install-agents --user`` and a Write outside ``.dispatch/`` are denied by Claude Code itself, and a
 task file whose trace folder lies outside the project is refused by the runner (``project_guard``).
+Last, ``run --detach`` returns inside the Bash call and ``wait`` collects the result.
 """
 
 from __future__ import annotations
@@ -234,3 +235,19 @@ def test_plugin_installs_from_the_local_marketplace_as_the_readme_says(tmp_path:
         result = scratch.claude(api, "Check src/app.py", "--agent", "parallel-dispatch:agent-parallel-dispatcher")
         assert_safe_path_ran(scratch, api, result)
         assert result["result"] == SAFE_PATH[-1].text  # type: ignore[union-attr]
+
+
+def test_a_detached_run_returns_at_once_and_wait_collects_it(tmp_path: Path) -> None:
+    scratch = Scratch(tmp_path)
+    scratch.runner("install-agents", "--project", str(scratch.project))
+    scratch.trust()
+    steps = [write(".dispatch/check.json", TASKS), bash("dispatch-runner run .dispatch/check.json --detach"),
+             bash("dispatch-runner wait latest --timeout 60"), Text("collected")]
+    with serve([Conversation(DISPATCHER, steps)]) as api:
+        result = scratch.claude(api, "Check src/app.py", "--agent", "agent-parallel-dispatcher")
+        _, detached, waited = api.tool_results(DISPATCHER)
+    assert result["permission_denials"] == [] and result["result"] == "collected"
+    started = first_json(detached)
+    assert started["status"] == "started" and started["wait"].startswith("dispatch-runner wait ")
+    final = first_json(waited)
+    assert final["status"] == "success" and final["dispatch_id"] == started["dispatch_id"]
