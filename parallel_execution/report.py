@@ -89,21 +89,28 @@ def key_output(agent: str, output: Any, limit: int = 90) -> str:
     if not isinstance(output, dict):
         return _short(output, limit)
     parts: list[str] = []
-    if "generated_file" in output:  # coder
+    if "generated_file" in output:  # coder; a skeleton says so first, before a long path can hide it
+        if output.get("implementation") == "scaffold":
+            parts.append(f"SKELETON, {len(output.get('todo') or [])} todo")
         parts.append(str(output["generated_file"]))
         if "validation_passed" in output:
             parts.append("valid" if output["validation_passed"] else "NOT valid")
-        if output.get("implementation"):
+        if output.get("implementation") not in (None, "scaffold"):
             parts.append(f"implementation: {_short(output['implementation'], 30)}")
     elif isinstance(output.get("root_cause"), dict):  # debug
         root = output["root_cause"]
         where = f"{root.get('file')}:{root.get('line')}" if root.get("file") else "no location"
         parts.append(f"{where} {root.get('summary') or ''}".strip())
-    elif "exit_code" in output:  # command
+    elif "exit_code" in output:  # command: the last line that says something, stderr first on failure
+        from parallel_execution.agents.command import last_meaningful_line
+
         parts.append(f"exit {output['exit_code']}")
-        tail = output.get("stderr_tail") or output.get("stdout_tail")
-        if tail:
-            parts.append(_short(tail if isinstance(tail, str) else " ".join(map(str, tail)), 50))
+        tails = [output.get("stderr_tail"), output.get("stdout_tail")]
+        if output["exit_code"] == 0:
+            tails.reverse()
+        line = next((found for tail in tails if isinstance(tail, str) and (found := last_meaningful_line(tail))), "")
+        if line:
+            parts.append(_short(line, limit - 10))
     elif "result" in output and agent == "claude":
         parts.append(_short(output["result"], 60))
         if isinstance(output.get("total_cost_usd"), (int, float)):
@@ -204,8 +211,26 @@ def markdown_report(record: DispatchRecord, max_rows: int = 40) -> str:
     if len(shown) < len(tasks):
         lines += ["", f"… {len(tasks) - len(shown)} more tasks not listed: "
                   f"`dispatch-runner traces query {record.dispatch_id} '.tasks[] | {{task_id, status}}'`"]
+    lines += _skeletons_md(record)
     lines += _failures_md(record)
     return "\n".join(lines) + "\n"
+
+
+def _skeletons_md(record: DispatchRecord) -> list[str]:
+    """Scaffold files are skeletons: list each one's todos, so no reader takes them for finished code."""
+    lines: list[str] = []
+    for t in record.tasks:
+        if t.get("status") != "success":
+            continue
+        output = (record.task_trace(t["task_id"]) or {}).get("output")
+        if not isinstance(output, dict) or output.get("implementation") != "scaffold":
+            continue
+        todo = [str(item) for item in output.get("todo") or []]
+        lines += ["", f"### {t['task_id']}: `{output.get('generated_file')}`", ""]
+        lines += [f"- {_short(item, 200)}" for item in todo[:20]] or [
+            "- the whole logic (the contract had no separate lines)"]
+    return ["", "## Skeletons still to implement",
+            "", "Scaffold output: validated structure, logic raises `NotImplementedError`.", *lines] if lines else []
 
 
 def _failures_md(record: DispatchRecord) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from parallel_execution.agents.base import Agent, AgentInput, TaskContext
 from parallel_execution.errors import TaskFailure
 from parallel_execution.paths import WorkspacePath
 
-__all__ = ["CommandAgent", "CommandInput", "kill_process_group"]
+__all__ = ["CommandAgent", "CommandInput", "kill_process_group", "last_meaningful_line"]
 
 _TAIL_BYTES = 64 * 1024
 
@@ -83,8 +84,8 @@ class CommandAgent(Agent[CommandInput]):
             "stderr_tail": stderr_tail,
         }
         if proc.returncode not in data.ok_exit_codes:
-            last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
-            detail = f": {last.strip()[:300]}" if last else ""
+            last = last_meaningful_line(stderr_tail)
+            detail = f": {last[:300]}" if last else ""
             raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
 
@@ -104,6 +105,17 @@ async def kill_process_group(proc: asyncio.subprocess.Process, grace_seconds: fl
 def _kill_leftovers(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+_DECORATION = re.compile(r"^[\s^~\-=_*+|.#>]*$")
+
+
+def last_meaningful_line(text: str | None) -> str:
+    """The last line that says something: not blank, not a traceback's ``^^^^`` marker or a rule line."""
+    for line in reversed((text or "").splitlines()):
+        if not _DECORATION.match(line):
+            return line.strip()
+    return ""
 
 
 def _tail(path: Path, lines: int) -> str:
