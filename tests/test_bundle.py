@@ -155,7 +155,7 @@ def stale_cli_mentions(body: str, help_for: Callable[[str | None], str | None]) 
 
 def runner(*argv: str) -> tuple[int, str]:
     """``dispatch-runner ARGV`` in this process: exit code and stdout (stderr is discarded)."""
-    from parallel_execution.cli import main
+    from parallel_execution.commands.cli import main
 
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
@@ -273,7 +273,7 @@ def test_claude_agents_folder_holds_only_links() -> None:
 
 
 def test_project_settings_hold_exactly_the_rules_install_agents_writes() -> None:
-    from parallel_execution.claude.permissions import permission_rules
+    from parallel_execution.claude_code.permissions import permission_rules
 
     settings = json.loads((REPO / ".claude" / "settings.json").read_text())
     assert set(settings) <= {"$schema", "permissions"}
@@ -285,7 +285,7 @@ def test_project_settings_hold_exactly_the_rules_install_agents_writes() -> None
 
 
 def test_every_allowed_runner_subcommand_exists() -> None:
-    from parallel_execution.claude.permissions import ASK_SUBCOMMANDS, SAFE_SUBCOMMANDS
+    from parallel_execution.claude_code.permissions import ASK_SUBCOMMANDS, SAFE_SUBCOMMANDS
 
     for sub in (*SAFE_SUBCOMMANDS, *ASK_SUBCOMMANDS):
         assert runner_help(sub) is not None, f"the rules name `dispatch-runner {sub}`, which does not exist"
@@ -293,7 +293,7 @@ def test_every_allowed_runner_subcommand_exists() -> None:
 
 def test_allowed_commands_are_real_entry_points() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.cli:entrypoint"
+    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.commands.cli:entrypoint"
     assert (REPO / "parallel_execution" / "__main__.py").is_file()
     assert (REPO / "parallel_execution" / "dispatch_runner.py").is_file()
 

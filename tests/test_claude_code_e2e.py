@@ -16,7 +16,7 @@ On each: the task file is written under ``.dispatch/``, ``validate``, ``run``, `
 ``traces list`` execute and say what they should, the traces exist, and the result's
 ``permission_denials`` is empty. Then the least-privilege half: ``curl``, ``run --allow-commands``,
 ``install-agents --user`` and a Write outside ``.dispatch/`` are denied by Claude Code itself, and a
-task file whose trace folder lies outside the project is refused by the runner (``project_guard``).
+task file whose trace folder lies outside the project is refused by the runner (``inputs.project_guard``).
 Last, ``run --detach`` returns inside the Bash call and ``wait`` collects the result.
 """
 
@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 from fake_messages_api import Conversation, FakeMessagesAPI, Text, Tool, serve
 
-from parallel_execution.claude.binary import bundled_binary
+from parallel_execution.claude_code.binary import bundled_binary
 
 REPO = Path(__file__).resolve().parent.parent
 _bundled = bundled_binary()

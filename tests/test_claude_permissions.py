@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from parallel_execution.agents.registry import load_agent
-from parallel_execution.claude.permissions import PermissionRules, SettingsError, merge_rules, permission_rules
+from parallel_execution.claude_code.permissions import PermissionRules, SettingsError, merge_rules, permission_rules
 from parallel_execution.errors import InvalidInput
-from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.inputs.validate import build_plan, parse_input
 
 
 def test_rules_allow_the_safe_subcommands_and_ask_for_the_rest() -> None:

@@ -11,7 +11,7 @@ from parallel_execution.agents.debug import analyse
 from parallel_execution.agents.debug.index import Index, module_name
 from parallel_execution.agents.debug.model import Finding
 from parallel_execution.agents.debug.source import parse_source
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 
 def run(tmp_path: Path, files: dict[str, str], affected: list[str] | None = None,

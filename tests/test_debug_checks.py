@@ -13,7 +13,7 @@ from parallel_execution.agents.debug.context import FileContext
 from parallel_execution.agents.debug.model import Finding
 from parallel_execution.agents.debug.scopes import analyse_scopes
 from parallel_execution.agents.debug.source import parse_source
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 
 def findings(tmp_path: Path, code: str, name: str = "mod.py", depth: str = "standard") -> list[Finding]:

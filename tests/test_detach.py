@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,17 +35,27 @@ def started(events: Path, task_id: str) -> int:
 
 
 def test_detach_returns_at_once_and_wait_reports_progress_then_the_result(tmp_path: Path) -> None:
-    tasks(tmp_path, delay=2.0)
+    gate = "import pathlib, time\nwhile not pathlib.Path('go').exists(): time.sleep(0.05)\n"
+    document = {"tasks": [{"task_id": "a", "agent": "command", "input_data": {"argv": [sys.executable, "-c", gate]}},
+                          {"task_id": "b", "agent": "echo", "dependencies": ["a"], "input_data": {"message": "b"}}]}
+    (tmp_path / "t.json").write_text(json.dumps(document))
     begun = time.monotonic()
-    code, out = runner(tmp_path, "run", "t.json", "--detach")
+    code, out = runner(tmp_path, "run", "t.json", "--detach", "--allow-commands")
     assert code == 0 and out["status"] == "started" and time.monotonic() - begun < 20
     dispatch_id = out["dispatch_id"]
     assert out["wait"] == f"dispatch-runner wait {dispatch_id} --timeout 100"
-    code, again = runner(tmp_path, "run", "t.json", "--detach")
+    code, again = runner(tmp_path, "run", "t.json", "--detach", "--allow-commands")
     assert code == 2 and f"already running in the background as {dispatch_id}" in again["errors"][0]["message"]
-    code, progress = runner(tmp_path, "wait", dispatch_id, "--timeout", "0")
-    assert code == 75 and progress["status"] == "running" and progress["tasks"]["total"] in (0, 2)
+    deadline = time.monotonic() + 30
+    while True:  # until task a is seen running
+        code, progress = runner(tmp_path, "wait", dispatch_id, "--timeout", "0")
+        assert code == 75 and progress["status"] == "running"
+        if progress["running"] or time.monotonic() > deadline:
+            break
+    assert progress["tasks"] == {"total": 2, "done": 0, "failed": 0, "skipped": 0, "running": 1, "queued": 1}
+    assert [r["task_id"] for r in progress["running"]] == ["a"]
     assert progress["wait"] == f"dispatch-runner wait {dispatch_id} --timeout 0"
+    (tmp_path / "go").touch()
     code, result = runner(tmp_path, "wait", "latest", "--timeout", "60", timeout=90)
     assert code == 0 and result["status"] == "success" and result["dispatch_id"] == dispatch_id
     assert Path(result["trace_index"]).is_file() or (tmp_path / result["trace_index"]).is_file()

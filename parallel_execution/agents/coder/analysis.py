@@ -21,9 +21,9 @@ import symtable
 import typing
 from collections.abc import Iterator
 
-from parallel_execution import astsafe
 from parallel_execution.agents.coder.report import Check, issues_check
 from parallel_execution.agents.coder.resolve import ImportResolver
+from parallel_execution.analysis import astsafe
 
 __all__ = ["import_checks", "name_checks", "unused_imports_check"]
 

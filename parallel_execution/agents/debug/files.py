@@ -25,7 +25,7 @@ from pathlib import Path
 from parallel_execution.agents.debug.index import SKIP_DIRS, workspace_python_files
 from parallel_execution.agents.debug.model import Frame, TraceError
 from parallel_execution.agents.debug.tracebacks import ParsedError
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
 
 __all__ = ["Expansion", "code_snippet", "expand_affected", "map_errors"]
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from parallel_execution import astsafe
+from parallel_execution.analysis import astsafe
 
 __all__ = ["Binding", "ModuleScopes", "Scope", "Use", "analyse_scopes"]
 

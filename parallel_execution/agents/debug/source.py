@@ -21,7 +21,7 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parallel_execution import astsafe
+from parallel_execution.analysis import astsafe
 
 __all__ = ["MAX_SOURCE_BYTES", "SourceFile", "dotted_name", "parse_source", "read_source"]
 

@@ -1,0 +1,318 @@
+"""From input to a ``ValidatedPlan``: every check that can be made before anything runs.
+
+``parse_input`` turns JSON (bytes, str or a dict) into a ``DispatchInput``; ``build_plan`` then
+checks, in order, and collects every problem it can find in one pass:
+
+1. each task's agent exists and its ``input_data`` fits the agent's own input model (fields holding
+   ``$from`` references are checked once resolved, just before the task runs); path fields resolve
+   inside the workspace; command-running agents need ``allow_commands``;
+2. the graph (``graph.check_graph``): duplicates, unknown/self dependencies, cycles;
+3. ``$from`` references name a (transitive) dependency and compile as jq;
+4. no two tasks that may run at the same time write the same path (or one writes what the other reads).
+
+Any problem raises ``InvalidInput`` carrying all of them; nothing has been run or written then.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import typing
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ValidationError
+
+from parallel_execution.agents.base import Agent
+from parallel_execution.agents.registry import UnknownAgent, load_agent
+from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph, critical_path, simulate_makespan
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
+from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
+
+__all__ = ["PlannedTask", "ValidatedPlan", "build_plan", "parse_input", "pydantic_issues"]
+
+DEFAULT_ESTIMATE_SECONDS = 1.0
+
+
+@dataclass(slots=True)
+class PlannedTask:
+    index: int
+    task: Task
+    agent_cls: type[Agent]
+    deps: list[int]
+    dependents: list[int]
+    refs: list[Ref]
+    timeout_seconds: float | None
+    retries: int
+    estimate_seconds: float
+    priority: float = 0.0  # longest remaining path, from estimates
+    level: int = 0  # 0 = no dependencies
+
+    @property
+    def task_id(self) -> str:
+        return self.task.task_id
+
+    @property
+    def uses_model(self) -> bool:
+        return self.agent_cls.task_uses_model(self.task.input_data)
+
+
+@dataclass(slots=True)
+class ValidatedPlan:
+    tasks: list[PlannedTask]
+    config: DispatchConfig
+    policy: WorkspacePolicy
+    user_prompt: str | None
+    facts: GraphFacts = field(repr=False)
+    allow_commands: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        """The plan for people and for the dispatcher agent: levels, critical path, expectations."""
+        estimates = [t.estimate_seconds for t in self.tasks]
+        length, path = critical_path(self.facts, estimates)
+        workers = self.config.max_workers
+        makespan = simulate_makespan(self.facts, estimates, workers)
+        levels: dict[int, list[str]] = defaultdict(list)
+        for t in self.tasks:
+            levels[t.level].append(t.task_id)
+        total = sum(estimates)
+        return {
+            "total_tasks": len(self.tasks),
+            "max_workers": workers,
+            "levels": [levels[k] for k in sorted(levels)],
+            "critical_path": [self.tasks[i].task_id for i in path],
+            "critical_path_seconds": round(length, 3),
+            "total_work_seconds": round(total, 3),
+            "expected_makespan_seconds": round(makespan, 3),
+            "expected_speedup": round(total / makespan, 3) if makespan else 1.0,
+            "ideal_speedup": round(total / max(length, total / workers), 3) if total else 1.0,
+            "estimates": "from estimated_seconds" if any(t.task.estimated_seconds for t in self.tasks)
+            else "equal (no estimated_seconds given)",
+            "workspace": str(self.policy.root),
+            "trace_dir": self.config.trace_dir,
+        }
+
+
+def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> DispatchInput:
+    """Parse the input document; raise ``InvalidInput`` naming each bad field."""
+    if isinstance(raw, DispatchInput):
+        return raw
+    try:
+        if isinstance(raw, (bytes, str)):
+            if not raw.strip():
+                raise InvalidInput([InputIssue("empty input: expected a JSON object with \"tasks\"")])
+            if isinstance(raw, bytes):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InvalidInput([InputIssue(f"input is not UTF-8 text (byte {exc.start}); save the task "
+                                                   f"file as UTF-8 JSON")]) from None
+            return DispatchInput.model_validate_json(raw)
+        return DispatchInput.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(pydantic_issues(exc, raw, model=DispatchInput)) from None
+
+
+def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, prefix: str = "",
+                    model: type[BaseModel] | None = None) -> list[InputIssue]:
+    """Turn pydantic errors into issues; ``tasks[i]`` locations are named by the task's id. Given the
+    validated ``model``, an unknown field is reported with the closest known name."""
+    issues = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        if err["type"] == "extra_forbidden" and model is not None and loc:
+            known = _field_names(model, loc[:-1])
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+            err["msg"] = f"unknown field {loc[-1]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif err["type"] == "missing" and loc:
+            err["msg"] = f"required field {loc[-1]!r} is missing"
+        tid = task_id
+        if not prefix and len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
+            tid = _raw_task_id(raw, loc[1])
+            loc = loc[2:]
+        where = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        message = err["msg"] if err["type"] != "json_invalid" else f"invalid JSON: {err['ctx'].get('error', err['msg'])}"
+        message = message.removeprefix("Value error, ")  # our validators' messages stand on their own
+        issues.append(InputIssue(message, tid, where or None))
+    return issues
+
+
+def _field_names(model: type[BaseModel], path: list[Any]) -> list[str]:
+    """The field names of the (nested) model at ``path`` inside ``model``; [] if it is not a model."""
+    current: type[BaseModel] | None = model
+    for part in path:
+        if isinstance(part, int) or current is None:
+            continue
+        field_info = current.model_fields.get(part)
+        current = _model_in(field_info.annotation) if field_info else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):  # list[Task], Task | None, ...
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _raw_task_id(raw: Any, position: int) -> str:
+    try:
+        if isinstance(raw, (bytes, str)):
+            import orjson
+
+            raw = orjson.loads(raw)
+        value = raw["tasks"][position]["task_id"]
+        return value if isinstance(value, str) else f"#{position}"
+    except Exception:
+        return f"#{position}"
+
+
+def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> ValidatedPlan:
+    """Check everything about ``data``; return the plan or raise ``InvalidInput``."""
+    config = data.config
+    issues: list[InputIssue] = []
+    try:
+        policy = WorkspacePolicy.create(config.workspace, config.allow_outside_workspace)
+        if not policy.root.is_dir():
+            issues.append(InputIssue(f"workspace {str(policy.root)!r} is not a directory (create it, or pass "
+                                     "--workspace)", None, "config.workspace"))
+    except (OSError, ValueError) as exc:
+        raise InvalidInput([InputIssue(f"bad workspace: {exc}", None, "config.workspace")]) from None
+
+    facts = check_graph(data.tasks)
+    issues.extend(facts.issues)
+    planned: list[PlannedTask] = []
+    for i, task in enumerate(data.tasks):
+        agent_cls, refs, task_issues = _check_task(task, policy, allow_commands)
+        issues.extend(task_issues)
+        planned.append(PlannedTask(
+            index=i, task=task, agent_cls=agent_cls, deps=facts.deps[i], dependents=facts.dependents[i],
+            refs=refs, timeout_seconds=task.timeout_seconds or config.timeout_seconds,
+            retries=config.retries if task.retries is None else task.retries,
+            estimate_seconds=task.estimated_seconds or DEFAULT_ESTIMATE_SECONDS,
+        ))
+    if not facts.issues:  # reference and conflict checks need a sound graph
+        issues.extend(_check_refs(planned, facts))
+        issues.extend(_check_conflicts(planned, facts, policy))
+    if issues:
+        raise InvalidInput(issues)
+
+    priorities = bottom_levels(facts, [t.estimate_seconds for t in planned])
+    for i in facts.order:
+        planned[i].priority = priorities[i]
+        planned[i].level = max((planned[d].level + 1 for d in planned[i].deps), default=0)
+    return ValidatedPlan(planned, config, policy, data.user_prompt, facts, allow_commands)
+
+
+def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tuple[Any, list[Ref], list[InputIssue]]:
+    issues: list[InputIssue] = []
+    try:
+        agent_cls = load_agent(task.agent)
+    except UnknownAgent as exc:
+        return None, [], [InputIssue(str(exc), task.task_id, "agent")]
+    if not allow_commands and (why := agent_cls.task_runs_commands(task.input_data, policy.root)):
+        issues.append(InputIssue(f"{why}; start the runner with --allow-commands to allow it (ask the user first)",
+                                 task.task_id, "agent"))
+    try:
+        refs = list(find_refs(task.input_data, ()))
+    except RefError as exc:
+        return agent_cls, [], [*issues, InputIssue(str(exc), task.task_id, "input_data")]
+    # Fields holding references are validated after resolution; everything else now.
+    ref_keys = {r.path[0] for r in refs if r.path}
+    if () in {r.path for r in refs}:
+        issues.append(InputIssue("input_data itself cannot be a $from reference; put it in a field",
+                                 task.task_id, "input_data"))
+    literal = {k: v for k, v in task.input_data.items() if k not in ref_keys}
+    try:
+        agent_cls.Input.model_validate(literal, context=policy.as_context())
+    except ValidationError as exc:
+        issues.extend(i for i in pydantic_issues(exc, None, task.task_id, "input_data.", agent_cls.Input)
+                      if not _under_ref(i.field, ref_keys))
+    return agent_cls, refs, issues
+
+
+def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
+    if not field_path:
+        return False
+    head = field_path.removeprefix("input_data.").split(".")[0].split("[")[0]
+    return head in ref_keys
+
+
+def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssue]:
+    issues = []
+    ids = {t.task_id: t.index for t in planned}
+    for t in planned:
+        ancestors: set[int] | None = None
+        for ref in t.refs:
+            try:
+                compile_filter(ref.select)
+            except RefError as exc:
+                issues.append(InputIssue(str(exc), t.task_id, ref.field))
+            source = ids.get(ref.source)
+            if ancestors is None:
+                ancestors = nx.ancestors(facts.graph, t.index)
+            if source is None or source not in ancestors:
+                what = "unknown task" if source is None else "task that is not one of its (transitive) dependencies"
+                issues.append(InputIssue(
+                    f"$from {ref.source!r} refers to a {what}; add it to dependencies", t.task_id, ref.field))
+    return issues
+
+
+def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
+    """(field, raw path) pairs: the task's own ``writes``/``reads`` plus the agent's path fields."""
+    own: list[str] = t.task.writes if kind == "writes" else t.task.reads
+    agent = t.agent_cls
+    fields = () if agent is None else agent.write_fields if kind == "writes" else agent.read_fields
+    found = [(f"{kind}[{n}]", p) for n, p in enumerate(own)]
+    for name in fields:
+        value = t.task.input_data.get(name)
+        values = value if isinstance(value, list) else [value]
+        found.extend((f"input_data.{name}", v) for v in values if isinstance(v, str))
+    return found
+
+
+def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: WorkspacePolicy) -> list[InputIssue]:
+    """Two tasks that may run at once must not touch the same path (or a folder and a path in it)
+    when at least one of them writes."""
+    issues: list[InputIssue] = []
+    touching: dict[str, dict[int, str]] = defaultdict(dict)  # path -> task index -> "writes" | "reads"
+    for t in planned:
+        for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
+            for field_name, raw in _declared_paths(t, kind):
+                try:
+                    path = os.fspath(resolve_in_workspace(raw, policy))
+                except PathOutsideWorkspace as exc:
+                    if field_name.startswith(kind):  # agent fields were already checked by their model
+                        issues.append(InputIssue(str(exc), t.task_id, field_name))
+                    continue
+                touching[path][t.index] = kind
+
+    reported: set[tuple[int, int]] = set()
+    for path, tasks in touching.items():
+        # The same path, and every folder above it that some task touches (a folder covers its files).
+        related = [path, *(str(folder) for folder in Path(path).parents if str(folder) in touching)]
+        for other_path in related:
+            for a, kind_a in tasks.items():
+                for b, kind_b in touching[other_path].items():
+                    if a == b or "writes" not in (kind_a, kind_b) or (min(a, b), max(a, b)) in reported:
+                        continue
+                    if nx.has_path(facts.graph, a, b) or nx.has_path(facts.graph, b, a):
+                        continue  # ordered by dependencies: they never run at the same time
+                    reported.add((min(a, b), max(a, b)))
+                    first, second = sorted(((a, kind_a, path), (b, kind_b, other_path)))
+                    where = repr(first[2]) if path == other_path else f"{first[2]!r} and {second[2]!r}"
+                    issues.append(InputIssue(
+                        f"conflict on {where}: task {planned[second[0]].task_id!r} also {second[1]} "
+                        f"{'it' if path == other_path else repr(second[2])} and may run at the same time; "
+                        f"make one depend on the other", planned[first[0]].task_id, first[1]))
+    position = {t.task_id: t.index for t in planned}
+    return sorted(issues, key=lambda i: position.get(i.task_id or "", -1))

@@ -1,0 +1,105 @@
+"""The values the scheduler produces and the hooks it calls: attempts, outcomes, observers.
+
+A ``TaskOutcome`` is everything known about a task when it ends (the trace file and the result are
+built from it); an ``Observer`` is told about starts, events, retries, ends and commits. Kept apart
+from the scheduler so traces, progress displays and plan write-back depend on these small types,
+not on the scheduling loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from parallel_execution.inputs.schema import TaskStatus
+from parallel_execution.inputs.validate import PlannedTask
+
+__all__ = ["Attempt", "Observer", "ObserverLike", "PriorResult", "TaskOutcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class PriorResult:
+    """A success from an earlier run of this dispatch (resume): reused while both digests match."""
+
+    input_digest: str
+    deps_digest: str
+    output: Any
+
+
+@dataclass(slots=True)
+class Attempt:
+    number: int
+    started_ms: float
+    finished_ms: float = 0.0
+    status: TaskStatus = "error"
+    error: str | None = None
+    traceback: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"attempt": self.number, "started_ms": self.started_ms, "finished_ms": self.finished_ms,
+               "duration_ms": round(self.finished_ms - self.started_ms, 3), "status": self.status,
+               "error": self.error, "events": self.events}
+        if self.traceback:
+            out["traceback"] = self.traceback
+        return out
+
+
+@dataclass(slots=True)
+class TaskOutcome:
+    """Everything known about one task at its end; the trace and result are built from it."""
+
+    planned: PlannedTask
+    status: TaskStatus
+    output: Any = None
+    error: str | None = None
+    resolved_input: Any = None
+    attempts: list[Attempt] = field(default_factory=list)
+    started_ms: float | None = None
+    finished_ms: float | None = None
+    cost_usd: float | None = None
+    resumed: bool = False  # succeeded in an earlier run of the same dispatch; not run again
+    deps_digest: str | None = None  # the dependency outputs this task saw (for resume)
+    output_digest: str | None = None
+
+    @property
+    def task_id(self) -> str:
+        return self.planned.task_id
+
+    @property
+    def execution_time_ms(self) -> float:
+        if self.started_ms is None or self.finished_ms is None:
+            return 0.0
+        return round(self.finished_ms - self.started_ms, 3)
+
+
+class Observer:
+    """Lifecycle hooks (traces, journal, progress); override the ones you need.
+
+    Called on the event loop, so they must not block for long. Any object with some of these
+    methods works too: missing hooks are skipped.
+    """
+
+    def dispatch_started(self, dispatch_id: str, trace_index: str | None) -> None:
+        """The trace folder exists (``trace_index`` is None if it could not be created)."""
+
+    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
+        """An attempt starts (attempt 1, 2, ...)."""
+
+    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
+        """An agent recorded an event with ``ctx.event``."""
+
+    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None:
+        """Attempt ``attempt`` will start after ``delay`` seconds."""
+
+    def task_finished(self, outcome: TaskOutcome) -> None:
+        """A task ended (any status, including skipped and reused)."""
+
+    def commit(self) -> asyncio.Future[None] | None:
+        """A batch of task_finished calls is complete; return a future to hold dependents until it resolves."""
+        return None
+
+
+# Any object with some of Observer's methods (hooks are looked up by name; missing ones are skipped).
+ObserverLike = object
