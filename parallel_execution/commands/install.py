@@ -81,7 +81,7 @@ MANIFEST_SCHEMA_VERSION = 1
 PERMISSION_RULES: PermissionRules = permission_rules()
 SETTINGS_CHOICES = ("target", "local", "user", "none")
 
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: parallel_execution/commands/ -> root
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: parallel_execution/commands/install.py
 _SOURCE_MARKER = "agent-parallel-dispatcher.md"
 
 Action = Literal["created", "updated", "unchanged", "overwritten", "skipped", "removed"]
