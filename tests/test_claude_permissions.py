@@ -63,3 +63,16 @@ def test_a_claude_session_with_a_shell_needs_allow_commands(input_data: dict, ru
     else:
         build_plan(data)
     build_plan(data, allow_commands=True)
+
+
+def test_a_shell_that_arrives_through_from_is_refused_at_run_time(tmp_path: Path) -> None:
+    from parallel_execution.dispatcher import dispatch
+
+    tasks = [{"task_id": "tools", "agent": "echo", "input_data": {"message": ["Bash"]}},
+             {"task_id": "c", "agent": "claude", "dependencies": ["tools"],
+              "input_data": {"prompt": "p", "allowed_tools": {"$from": "tools", "select": ".message"}}}]
+    result = dispatch({"tasks": tasks, "config": {"workspace": str(tmp_path), "trace_dir": str(tmp_path / "t")}})
+    by_id = {r.task_id: r for r in result.results}
+    assert by_id["c"].status == "error"
+    assert by_id["c"].error == ("the Claude session may use Bash (allowed_tools or its agent definition's tools); "
+                                "start the runner with --allow-commands to allow it (ask the user first)")
