@@ -49,6 +49,7 @@ SUBCOMMAND_MODULES = {
                        "copy the Claude Code agents and permission rules into a project"),
     "wait": ("parallel_execution.commands.wait", "wait for a run started with --detach: progress, or its result"),
     "claude": ("parallel_execution.commands.claude", "show which Claude Code program is used; run it (-- auth login)"),
+    "worktrees": ("parallel_execution.commands.worktrees", "list or prune the git worktrees of isolated tasks"),
 }
 
 
