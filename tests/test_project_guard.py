@@ -33,6 +33,7 @@ def project(tmp_path: Path) -> Path:
         ({"trace_dir": "../traces"}, [], "config.trace_dir"),
         ({"workspace": "/"}, [], "config.workspace"),
         ({"allow_outside_workspace": True}, [], "config.allow_outside_workspace"),
+        ({"isolation": {"mode": "none", "repo": ".."}}, [], "config.isolation.repo"),
         ({}, ["--trace-dir", "../t"], "--trace-dir"),
         ({}, ["--workspace", ".."], "--workspace"),
     ],

@@ -4,9 +4,9 @@ A task file is written by a model, so a permission rule on the command line cann
 asks for (``config.workspace: "/"``, ``config.trace_dir: "/tmp/x"``, ``allow_outside_workspace``).
 When the runner is started by Claude Code's tools (``CLAUDECODE=1`` is in the environment of every
 command Claude Code runs), every place it would write must therefore lie inside the current
-directory, the project the session works in: the workspace, the trace folder, ``report -o``, a plan
-file. Anything else is an input error (exit 2, nothing run, nothing written) that names the path and
-says how to go on: ask the user, and with their consent rerun with ``--allow-outside-project``,
+directory, the project the session works in: the workspace, the trace folder, the isolation
+repository, ``report -o``, a plan file. Anything else is an input error (exit 2, nothing run,
+nothing written) that names the path and says how to go on: ask the user, and with their consent rerun with ``--allow-outside-project``,
 which the installed ``ask`` rule puts in front of the user (``claude_code.permissions``).
 
 Outside Claude Code (a shell, CI, Python) nothing changes: the flag is accepted and does nothing.
@@ -79,7 +79,9 @@ def check_input(data: DispatchInput, args: argparse.Namespace | None) -> None:
         issues.append(InputIssue(
             f"inside Claude Code config.allow_outside_workspace needs the user's consent: ask them, then rerun "
             f"with {FLAG}; otherwise keep every path inside the project", None, "config.allow_outside_workspace"))
-    for field, value in (("config.workspace", config.workspace), ("config.trace_dir", config.trace_dir)):
+    repo = config.isolation.repo if config.isolation is not None else None
+    for field, value in (("config.workspace", config.workspace), ("config.trace_dir", config.trace_dir),
+                         ("config.isolation.repo", repo)):
         if isinstance(value, str) and (path := _outside(value, Path.cwd())) is not None:
             issues.append(_refusal(field, value, path, field))
     if issues:
