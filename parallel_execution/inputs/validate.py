@@ -281,6 +281,8 @@ def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
         value = t.task.input_data.get(name)
         values = value if isinstance(value, list) else [value]
         found.extend((f"input_data.{name}", v) for v in values if isinstance(v, str))
+    if kind == "writes" and agent is not None:
+        found.extend(("input_data", p) for p in agent.extra_writes(t.task.input_data))
     return found
 
 

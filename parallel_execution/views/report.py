@@ -82,6 +82,11 @@ def _secs(ms: float | None) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
+def is_skeleton(output: dict[str, Any]) -> bool:
+    """A coder output whose logic is still ``NotImplementedError`` (older traces: any scaffold)."""
+    return bool(output.get("skeleton", output.get("implementation") == "scaffold"))
+
+
 def key_output(agent: str, output: Any, limit: int = 90) -> str:
     """The one line that matters in a task's output, by the known output shapes."""
     if output is None:
@@ -90,12 +95,12 @@ def key_output(agent: str, output: Any, limit: int = 90) -> str:
         return _short(output, limit)
     parts: list[str] = []
     if "generated_file" in output:  # coder; a skeleton says so first, before a long path can hide it
-        if output.get("implementation") == "scaffold":
-            parts.append(f"SKELETON, {len(output.get('todo') or [])} todo")
+        if is_skeleton(output):  # contract lines still raise NotImplementedError: never shown as finished
+            parts.append(f"SKELETON ({len(output.get('todo') or [])} contract line(s) left)")
         parts.append(str(output["generated_file"]))
         if "validation_passed" in output:
             parts.append("valid" if output["validation_passed"] else "NOT valid")
-        if output.get("implementation") not in (None, "scaffold"):
+        if output.get("implementation"):
             parts.append(f"implementation: {_short(output['implementation'], 30)}")
     elif isinstance(output.get("root_cause"), dict):  # debug
         root = output["root_cause"]
@@ -218,20 +223,20 @@ def markdown_report(record: DispatchRecord, max_rows: int = 40) -> str:
 
 
 def _skeletons_md(record: DispatchRecord) -> list[str]:
-    """Scaffold files are skeletons: list each one's todos, so no reader takes them for finished code."""
+    """Skeleton files: list each one's todos, so no reader takes them for finished code."""
     lines: list[str] = []
     for t in record.tasks:
         if t.get("status") != "success":
             continue
         output = (record.task_trace(t["task_id"]) or {}).get("output")
-        if not isinstance(output, dict) or output.get("implementation") != "scaffold":
+        if not isinstance(output, dict) or "generated_file" not in output or not is_skeleton(output):
             continue
         todo = [str(item) for item in output.get("todo") or []]
         lines += ["", f"### {t['task_id']}: `{output.get('generated_file')}`", ""]
         lines += [f"- {_short(item, 200)}" for item in todo[:20]] or [
-            "- the whole logic (the contract had no separate lines)"]
+            "- the logic (no contract lines were recorded)"]
     return ["", "## Skeletons still to implement",
-            "", "Scaffold output: validated structure, logic raises `NotImplementedError`.", *lines] if lines else []
+            "", "Validated structure; these contract lines still raise `NotImplementedError`.", *lines] if lines else []
 
 
 def _failures_md(record: DispatchRecord) -> list[str]:
