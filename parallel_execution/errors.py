@@ -17,6 +17,7 @@ Hierarchy (where each is defined, when it is not here)::
     ├── PathOutsideWorkspace (ValueError)   inputs.paths: a path escapes the workspace
     ├── AgentDefinitionError (ValueError)   claude_code.agentdefs: an agent .md file is unusable
     ├── InstallError                  commands.install: the agents cannot be installed
+    ├── SettingsError                 claude_code.permissions: a Claude Code settings file is unusable
     ├── InterpreterNotFound           analysis.interpreter: no usable project interpreter
     ├── GitError                      isolation.git: a git command failed
     ├── IsolationError                isolation.worktrees: worktree isolation cannot work here

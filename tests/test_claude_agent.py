@@ -268,7 +268,7 @@ def test_rejected_credentials_stop_the_session_without_waiting_out_the_cli_retri
     failure = fail(ctx)
     assert time.monotonic() - started < 2  # the stand-in would take 3 s to give up by itself
     assert failure.message == ("Claude Code is not authenticated: the API rejected the credentials 2 times (HTTP 401); "
-                               "log in with `claude /login` or set a valid ANTHROPIC_API_KEY")
+                               "log in with `dispatch-runner claude -- auth login` or set a valid ANTHROPIC_API_KEY")
     assert failure.retryable is False and len(events(ctx, "claude_api_retry")) == 2
     assert failure.output["sessions"][0]["outcome"] == "not_logged_in"
     assert wait_gone(pids(state)["cli"])

@@ -124,6 +124,11 @@ class Agent(ABC, Generic[InputT]):
     uses_model: ClassVar[bool] = False
 
     @classmethod
+    def task_runs_commands(cls, data: Mapping[str, Any], workspace_root: Path) -> str | None:
+        """Why a task with this raw ``input_data`` can run programs (so needs --allow-commands), or None."""
+        return f"the {cls.name!r} agent runs programs" if cls.requires_commands else None
+
+    @classmethod
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         """Whether a task with this raw ``input_data`` calls a model (override for backends)."""
         return cls.uses_model

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.errors import TaskFailure
 from parallel_execution.inputs.paths import WorkspacePath
 
-__all__ = ["CommandAgent", "CommandInput", "kill_process_group"]
+__all__ = ["CommandAgent", "CommandInput", "kill_process_group", "last_meaningful_line"]
 
 _TAIL_BYTES = 64 * 1024
 
@@ -49,9 +50,12 @@ class CommandAgent(Agent[CommandInput]):
         if "exit_code" not in output:
             return None
         parts = [f"exit {output['exit_code']}"]
-        tail = output.get("stderr_tail") or output.get("stdout_tail")
-        if tail:
-            parts.append(brief(tail if isinstance(tail, str) else " ".join(map(str, tail)), 50))
+        tails = [output.get("stderr_tail"), output.get("stdout_tail")]  # stderr first on failure
+        if output["exit_code"] == 0:
+            tails.reverse()
+        line = next((found for tail in tails if isinstance(tail, str) and (found := last_meaningful_line(tail))), "")
+        if line:
+            parts.append(brief(line, 80))
         return parts
 
     async def run(self, data: CommandInput, ctx: TaskContext) -> dict[str, Any]:
@@ -93,8 +97,8 @@ class CommandAgent(Agent[CommandInput]):
             "stderr_tail": stderr_tail,
         }
         if proc.returncode not in data.ok_exit_codes:
-            last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
-            detail = f": {last.strip()[:300]}" if last else ""
+            last = last_meaningful_line(stderr_tail)
+            detail = f": {last[:300]}" if last else ""
             raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
 
@@ -114,6 +118,17 @@ async def kill_process_group(proc: asyncio.subprocess.Process, grace_seconds: fl
 def _kill_leftovers(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
+
+
+_DECORATION = re.compile(r"^[\s^~\-=_*+|.#>]*$")
+
+
+def last_meaningful_line(text: str | None) -> str:
+    """The last line that says something: not blank, not a traceback's ``^^^^`` marker or a rule line."""
+    for line in reversed((text or "").splitlines()):
+        if not _DECORATION.match(line):
+            return line.strip()
+    return ""
 
 
 def _tail(path: Path, lines: int) -> str:

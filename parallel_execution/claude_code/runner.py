@@ -147,7 +147,8 @@ class ClaudeWorker:
                 )
             if run.stopped is not None:  # see _on_message: the CLI kept retrying rejected credentials
                 outcome = Outcome("not_logged_in", f"Claude Code is not authenticated: {run.stopped}; log in with "
-                                  "`claude /login` or set a valid ANTHROPIC_API_KEY", retryable=False)
+                                  "`dispatch-runner claude -- auth login` or set a valid ANTHROPIC_API_KEY",
+                                  retryable=False)
             else:
                 outcome = classify(run.result, exit_code=run.exit_code, stderr=run.stderr_tail,
                                    last_error=run.last_error, retry_delay_seconds=run.retry_delay_seconds)

@@ -5,7 +5,8 @@
     dispatch-runner [run] [FILE]        run (stdin when FILE is absent or "-")
     dispatch-runner validate [FILE]     check only; print the plan
     dispatch-runner schema              JSON Schema of the input, with every agent's input_data
-    dispatch-runner resume | report | traces | plan | install-agents   (see each one's --help)
+    dispatch-runner resume | report | traces | plan | install-agents | wait | claude | worktrees
+                                        (see each one's --help)
 
 Exit codes: 0 every task succeeded; 1 some task failed, timed out, was skipped or cancelled;
 2 invalid input or usage (nothing ran, nothing written); 130 / 143 interrupted by SIGINT / SIGTERM
@@ -39,6 +40,7 @@ from parallel_execution.commands.common import (  # the shared helpers, re-expor
     read_input,
 )
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.inputs import project_guard
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SUBCOMMANDS", "add_run_options", "apply_overrides",
            "build_parser", "emit", "entrypoint", "execute", "input_schema", "load_plan", "main", "read_input"]
@@ -52,7 +54,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("parallel_execution.commands.report", "print a report of a dispatch (markdown, html, chrome-trace)"),
     "traces": ("parallel_execution.commands.traces", "list dispatches, query traces with jq"),
     "plan": ("parallel_execution.commands.plan", "run an implementation_plan.json"),
-    "install-agents": ("parallel_execution.commands.install", "copy the Claude Code agents into a project or ~/.claude"),
+    "install-agents": ("parallel_execution.commands.install",
+                       "copy the Claude Code agents and permission rules into a project"),
+    "wait": ("parallel_execution.commands.wait", "wait for a run started with --detach: progress, or its result"),
+    "claude": ("parallel_execution.commands.claude", "show which Claude Code program is used; run it (-- auth login)"),
     "worktrees": ("parallel_execution.commands.worktrees", "list or prune the git worktrees of isolated tasks"),
 }
 
@@ -74,6 +79,10 @@ class UsageError(InvalidInput):
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error raises instead of exiting, so stdout still gets its JSON document."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)  # `--allow-com` must not slip past the `ask` permission rules
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}")
@@ -98,6 +107,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         summary = (module.__doc__ or "").split("\n\n")[0].replace("``", "")  # docstring markup is not for terminals
         chosen = sub.add_parser(name, help=help_text, description=summary)
         module.configure_parser(chosen)
+        if name == "report":  # it writes a file with -o
+            project_guard.add_flag(chosen)
         chosen.set_defaults(func=module.main)
     return parser
 
@@ -116,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{exc.message} (see dispatch-runner --help)", file=sys.stderr)
         return EXIT_INVALID
     try:
+        project_guard.check_args(args)
         return int(args.func(args))
     except KeyboardInterrupt:  # before any task started (a run installs its own handlers)
         print("dispatch-runner: interrupted", file=sys.stderr)

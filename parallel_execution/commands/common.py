@@ -16,6 +16,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.inputs import project_guard
 from parallel_execution.traces.fsio import dumps_json
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_file: bool = True) 
     parser.add_argument("--allow-commands", action="store_true", help="allow `command` tasks to run programs")
     parser.add_argument("--executor", choices=["local", "dask"], help="where tasks run (config.executor.kind)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
+    project_guard.add_flag(parser)
 
 
 def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchInput:
@@ -76,11 +78,12 @@ def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchIn
     pairs["executor"] = executor_override(getattr(args, "executor", None), getattr(args, "scheduler", None),
                                           data.config.model_dump(exclude_unset=True).get("executor"))
     updates = {k: v for k, v in pairs.items() if v is not None}
-    if not updates:
-        return data
-    merged = {**data.config.model_dump(exclude_unset=True), **updates}
-    return parse_input({"tasks": [t.model_dump() for t in data.tasks], "config": merged,
-                        "user_prompt": data.user_prompt})
+    if updates:
+        merged = {**data.config.model_dump(exclude_unset=True), **updates}
+        data = parse_input({"tasks": [t.model_dump() for t in data.tasks], "config": merged,
+                            "user_prompt": data.user_prompt})
+    project_guard.check_input(data, args)
+    return data
 
 
 def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPlan:
@@ -91,8 +94,31 @@ def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPl
     return build_plan(data, allow_commands=args.allow_commands)
 
 
-def execute(run: DispatchRun) -> int:
-    """Run with signal handling; print the result; return the exit code."""
+_CARRIED_FLAGS = (("workspace", "--workspace"), ("trace_dir", "--trace-dir"), ("max_workers", "--max-workers"),
+                  ("timeout", "--timeout"), ("retries", "--retries"), ("budget_usd", "--budget-usd"),
+                  ("executor", "--executor"), ("scheduler", "--scheduler"))
+_CARRIED_SWITCHES = (("fail_fast", "--fail-fast"), ("allow_commands", "--allow-commands"),
+                     ("allow_outside_project", "--allow-outside-project"))
+
+
+def resume_command(dispatch_id: str, args: argparse.Namespace, file: str | None) -> str:
+    """The command that continues ``dispatch_id`` with the flags of the run that made it."""
+    import shlex
+
+    words = ["dispatch-runner", "resume", dispatch_id] + ([file] if file and file != "-" else [])
+    for attribute, flag in _CARRIED_FLAGS:
+        if (value := getattr(args, attribute, None)) is not None:
+            words += [flag, str(value)]
+    words += [flag for attribute, flag in _CARRIED_SWITCHES if getattr(args, attribute, None)]
+    return shlex.join(words)
+
+
+def execute(run: DispatchRun, args: argparse.Namespace | None = None, file: str | None = None) -> int:
+    """Run with signal handling; print the result; return the exit code.
+
+    With ``args`` (run and resume), a run that did not fully succeed carries ``resume.command``: the
+    ready command that continues it (``file``: the input file to pass, when there is one).
+    """
     from parallel_execution.dispatcher import run_sync
 
     received: list[int] = []
@@ -119,7 +145,11 @@ def execute(run: DispatchRun) -> int:
     result = run_sync(go())
     for signum in SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
         signal.signal(signum, lambda n, _frame: os._exit(SIGNAL_EXIT.get(n, 130)))
-    emit(result.model_dump(mode="json"))
+    document = result.model_dump(mode="json")
+    if args is not None and result.status != "success" and result.trace_index is not None:
+        document["resume"] = {**(document["resume"] or {}),
+                              "command": resume_command(result.dispatch_id, args, file)}
+    emit(document)
     for problem in result.trace_errors:
         print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
     if received:

@@ -42,8 +42,9 @@ def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
     plan = build_plan(apply_overrides(parse_input(raw), args), allow_commands=args.allow_commands)
     reasons = {t.task_id: prior.rerun_reasons.get(t.task_id, "never finished") for t in plan.tasks}
     run = DispatchRun(plan, observers=progress.observers_from_args(args, plan), reuse=prior.reuse,
-                      resumed_from=prior.dispatch_id, rerun_reasons=reasons)
-    return execute(run)
+                      resumed_from=prior.dispatch_id, rerun_reasons=reasons,
+                      dispatch_id=getattr(args, "dispatch_id", None))
+    return execute(run, args, getattr(args, "file", None))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

@@ -109,10 +109,9 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
         agent_cls = load_agent(task.agent)
     except UnknownAgent as exc:
         return None, [], [InputIssue(str(exc), task.task_id, "agent")]
-    if agent_cls.requires_commands and not allow_commands:
-        issues.append(InputIssue(
-            f"the {task.agent!r} agent runs programs; start the runner with --allow-commands to allow it",
-            task.task_id, "agent"))
+    if not allow_commands and (why := agent_cls.task_runs_commands(task.input_data, policy.root)):
+        issues.append(InputIssue(f"{why}; start the runner with --allow-commands to allow it (ask the user first)",
+                                 task.task_id, "agent"))
     numbers = _unstorable_number(task.input_data)
     if numbers is not None:
         return agent_cls, [], [*issues, InputIssue(numbers[1], task.task_id, numbers[0])]

@@ -1,8 +1,10 @@
 """The plan file on disk: statuses written back in place, and claims between runners.
 
 Write-back (off the event loop: ``StatusWriter`` hands each write to its own thread). An observer
-sets ``in_progress`` when a subtask starts, ``completed`` / ``failed`` when
-it ends, ``pending`` again when it was interrupted (skipped subtasks keep theirs). Each write takes
+sets ``in_progress`` when a subtask starts, ``completed`` / ``failed`` when it ends, ``pending`` again
+when it was interrupted (skipped subtasks keep theirs). A coder success that is a skeleton
+(``skeleton: true``: contract lines still raise ``NotImplementedError``) is ``blocked``, never
+``completed``: its logic is still to be written. Each write takes
 ``<plan>.lock`` (filelock), re-reads the file, edits only those ``status`` values in the text (every
 other byte stays as found: key order, layout, fields we do not own) and replaces the file atomically;
 the finished tasks of one scheduler step are one write. Two runners' updates therefore merge.
@@ -278,6 +280,9 @@ class StatusWriter(Observer):
     def task_finished(self, outcome: TaskOutcome) -> None:
         sid = self.subtask_of[outcome.task_id]
         status = _FINAL.get(outcome.status)
+        if status == "completed" and isinstance(outcome.output, dict) and outcome.output.get(
+                "skeleton", outcome.output.get("implementation") == "scaffold"):
+            status = "blocked"  # a skeleton is not done: its logic (the todo) is still to write
         if status is None and (sid in self.started or sid in self.was_in_progress):
             status = "pending"  # interrupted, or reclaimed and not run: free to run again
         if status is not None:

@@ -334,6 +334,12 @@ class Scheduler:
             outcome.error = "resolved input is invalid: " + "; ".join(f"{i.field}: {i.message}" for i in issues)
             return
         outcome.resolved_input = data.model_dump(mode="json")
+        # Checked again with references filled in and agent definitions as they are now: a $from or a
+        # definition written by an earlier task must not turn a model session into a shell.
+        if not self.plan.allow_commands and (why := planned.agent_cls.task_runs_commands(
+                outcome.resolved_input, self.plan.policy.root)):
+            outcome.error = f"{why}; start the runner with --allow-commands to allow it (ask the user first)"
+            return
         for number in range(1, planned.retries + 2):
             attempt = Attempt(number, self.now_ms())
             outcome.attempts.append(attempt)

@@ -51,6 +51,11 @@ def _secs(ms: float | None) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
+def is_skeleton(output: dict[str, Any]) -> bool:
+    """A coder output whose logic is still ``NotImplementedError`` (older traces: any scaffold)."""
+    return bool(output.get("skeleton", output.get("implementation") == "scaffold"))
+
+
 def key_output(agent: str, output: Any, limit: int = 90) -> str:
     """The one line that matters in a task's output: the agent's own ``summarise``, else its first fields."""
     if output is None:
@@ -163,9 +168,27 @@ def markdown_report(record: DispatchRecord, max_rows: int = 40) -> str:
     if len(shown) < len(tasks):
         lines += ["", f"… {len(tasks) - len(shown)} more tasks not listed: "
                   f"`dispatch-runner traces query {record.dispatch_id} '.tasks[] | {{task_id, status}}'`"]
+    lines += _skeletons_md(record)
     lines += _failures_md(record)
     lines += _isolation_md(record)
     return "\n".join(lines) + "\n"
+
+
+def _skeletons_md(record: DispatchRecord) -> list[str]:
+    """Skeleton files: list each one's todos, so no reader takes them for finished code."""
+    lines: list[str] = []
+    for t in record.tasks:
+        if t.get("status") != "success":
+            continue
+        output = (record.task_trace(t["task_id"]) or {}).get("output")
+        if not isinstance(output, dict) or "generated_file" not in output or not is_skeleton(output):
+            continue
+        todo = [str(item) for item in output.get("todo") or []]
+        lines += ["", f"### {t['task_id']}: `{output.get('generated_file')}`", ""]
+        lines += [f"- {_short(item, 200)}" for item in todo[:20]] or [
+            "- the logic (no contract lines were recorded)"]
+    return ["", "## Skeletons still to implement",
+            "", "Validated structure; these contract lines still raise `NotImplementedError`.", *lines] if lines else []
 
 
 def _failures_md(record: DispatchRecord) -> list[str]:

@@ -134,11 +134,13 @@ class CoderAgent(Agent[CoderInput]):
     def summarise(cls, output: dict[str, Any]) -> list[str] | None:
         if "generated_file" not in output:
             return None
-        parts = [str(output["generated_file"])]
+        parts = []
+        # a skeleton says so first, before a long path can hide it (older traces: any scaffold)
+        if output.get("skeleton", output.get("implementation") == "scaffold"):
+            parts.append(f"SKELETON ({len(output.get('todo') or [])} contract line(s) left)")
+        parts.append(str(output["generated_file"]))
         if "validation_passed" in output:
             parts.append("valid" if output["validation_passed"] else "NOT valid")
-        if output.get("skeleton"):  # a scaffold with contract lines left: never shown as finished work
-            parts.append(f"SKELETON ({len(output.get('todo') or [])} contract line(s) left)")
         if output.get("implementation"):
             parts.append(f"implementation: {brief(output['implementation'], 30)}")
         return parts
