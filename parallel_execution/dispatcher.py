@@ -121,6 +121,7 @@ class DispatchRun:
         opened = self.writer.open()
         self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
         outcomes = await self.scheduler.run()
+        await self.writer.drain()  # trace files are written behind the journal: complete before the result
         result = self._result(outcomes)
         self.writer.finish(result)
         result.trace_errors = self.writer.errors + self.scheduler.observer_errors
