@@ -145,8 +145,13 @@ def test_speedup_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> 
 def test_make_baseline_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    assert make_baseline.main(["--dags", "1", "--scale", "0.05", "--workers", "2", "--repeats", "1"]) == 0
+    assert make_baseline.main(["--dags", "1", "--scale", "0.05", "--workers", "2", "--repeats", "1",
+                               "--trivial", "20"]) == 0
     out = capsys.readouterr().out
+    spawn = [line for line in out.split("## Spawn cost")[1].splitlines() if line.startswith("| ")][2:]
+    labels = [row.split("|")[1].strip() for row in spawn]
+    assert labels[0].startswith("`make") and labels[1].startswith("`xargs") and "`dispatch()` in-process" in labels
+    assert float(spawn[0].split("|")[5]) == 1.0  # each row divided by make's time
     row = next(line for line in out.splitlines() if line.startswith("| 101 ("))
     cells = [c.strip() for c in row.strip("|").split("|")]
     bound, make_s, cli_s, startup_s, api_s = (float(c) for c in cells[2:7])
