@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from parallel_execution.agents.base import Agent
@@ -260,6 +259,8 @@ def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssu
                 issues.append(InputIssue(str(exc), t.task_id, ref.field))
             source = ids.get(ref.source)
             if ancestors is None:
+                import networkx as nx  # only plans with $from pay its import (graph.checks)
+
                 ancestors = nx.ancestors(facts.graph, t.index)
             if source is None or source not in ancestors:
                 what = "unknown task" if source is None else "task that is not one of its (transitive) dependencies"
@@ -306,6 +307,8 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
                 for b, kind_b in touching[other_path].items():
                     if a == b or "writes" not in (kind_a, kind_b) or (min(a, b), max(a, b)) in reported:
                         continue
+                    import networkx as nx  # only plans with shared paths pay its import (graph.checks)
+
                     if nx.has_path(facts.graph, a, b) or nx.has_path(facts.graph, b, a):
                         continue  # ordered by dependencies: they never run at the same time
                     reported.add((min(a, b), max(a, b)))
