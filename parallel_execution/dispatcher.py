@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from parallel_execution.agents.base import Services
+from parallel_execution.executors import make_executor
 from parallel_execution.graph.checks import critical_path
 from parallel_execution.inputs.schema import (
     DispatchConfig,
@@ -107,9 +108,11 @@ class DispatchRun:
         services.get_or_create("redactor", lambda: self.redactor)
         self.isolation = (Isolation(plan.config.isolation or IsolationConfig(), plan.policy, self.dispatch_id,
                                     resumed_from) if any(t.isolated for t in plan.tasks) else None)
+        self.executor = make_executor(plan.config.executor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
             observers=[self.writer, *observers], services=services, reuse=reuse, isolation=self.isolation,
+            executor=self.executor,
         )
         self.resumed_from = resumed_from
         # Why tasks without a reusable earlier success run again (filled by the resume command).
@@ -122,12 +125,16 @@ class DispatchRun:
         self.scheduler.stop(reason)
 
     async def run(self) -> DispatchResult:
-        opened = self.writer.open()
-        self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
-        if self.isolation is not None:
-            await self.isolation.start()
-        outcomes = await self.scheduler.run()
-        await self.writer.drain()  # trace files are written behind the journal: complete before the result
+        await self.executor.start(self.plan, self.writer.task_dir)  # InvalidInput if unusable: nothing written
+        try:
+            opened = self.writer.open()
+            self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
+            if self.isolation is not None:
+                await self.isolation.start()
+            outcomes = await self.scheduler.run()
+            await self.writer.drain()  # trace files are written behind the journal: complete before the result
+        finally:
+            await self.executor.close()
         result = self._result(outcomes)
         if self.isolation is not None:
             result.isolation = self.redactor.scrub(await self.isolation.finish(result.status == "success"))

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from parallel_execution.executors.config import ExecutorConfig, LocalExecutorConfig
 from parallel_execution.isolation.config import IsolationConfig, IsolationMode
 
 __all__ = [
@@ -57,6 +58,8 @@ class Task(_Strict):
     estimated_seconds: float | None = Field(
         default=None, gt=0, description="Duration hint for priorities and the plan's expected makespan."
     )
+    resources: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="Dask executor: worker resources one attempt holds, e.g. {\"gpu\": 1}.")
     isolation: IsolationMode | None = Field(
         default=None, description="'worktree': run in its own git worktree, merged behind config.isolation's gate.")
 
@@ -73,6 +76,7 @@ class DispatchConfig(_Strict):
     workspace: str | None = Field(default=None, description="Root for task paths; default: current directory.")
     allow_outside_workspace: bool = Field(default=False, description="Let task paths leave the workspace.")
     budget_usd: float | None = Field(default=None, gt=0, description="Cap on model spend for the dispatch.")
+    executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig, description="Where tasks run: local or dask.")
     isolation: IsolationConfig | None = Field(
         default=None, description="Git worktrees for tasks that change code, merged in DAG order behind a gate.")
 

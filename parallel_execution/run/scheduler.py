@@ -43,6 +43,7 @@ from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
+from parallel_execution.executors import Executor, LocalExecutor
 from parallel_execution.inputs.paths import WorkspacePolicy
 from parallel_execution.inputs.refs import RefError, resolve_refs
 from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
@@ -95,9 +96,11 @@ class Scheduler:
         reuse: dict[str, PriorResult] | None = None,
         rng: random.Random | None = None,
         isolation: Isolation | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.plan = plan
         self.isolation = isolation
+        self.executor: Executor = executor or LocalExecutor()  # where an attempt runs (executors/)
         self.dispatch_id = dispatch_id
         self.artifacts_dir = artifacts_dir
         self.observers = list(observers)
@@ -375,7 +378,7 @@ class Scheduler:
         )
         try:
             async with asyncio.timeout(planned.timeout_seconds) as scope:
-                output = await planned.agent_cls().run(data, ctx)
+                output = await self.executor.run(planned, data, ctx)
             outcome.output, attempt.status, attempt.error = output, "success", None
             return False
         except TimeoutError:
