@@ -35,17 +35,21 @@ def test_restored_after_an_exception_and_left_alone_when_disabled_before() -> No
         gc.enable()
 
 
-def test_tick_collects_cyclic_garbage_when_due() -> None:
+def test_tick_collects_cyclic_garbage_only_when_due() -> None:
+    import weakref
+
     class Node:
         def __init__(self) -> None:
             self.me = self
 
     with paused_gc():
-        pause = GcPause(interval=0.0)
-        Node()
-        before = gc.get_count()[0]
-        pause.tick()
-        assert gc.get_count()[0] < before  # a collection ran
+        node = Node()
+        alive = weakref.ref(node)
+        del node
+        GcPause(interval=3600).tick()
+        assert alive() is not None  # not due: nothing collected, the cycle lives on
+        GcPause(interval=0.0).tick()
+        assert alive() is None  # due: the cycle is collected
 
 
 def test_dispatch_restores_the_collector(tmp_path) -> None:
