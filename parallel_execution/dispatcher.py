@@ -38,7 +38,7 @@ from parallel_execution.isolation.config import IsolationConfig
 from parallel_execution.isolation.runner import Isolation
 from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
-from parallel_execution.traces.redact import Redactor
+from parallel_execution.traces.redact import RedactingObserver, Redactor
 from parallel_execution.traces.writer import TraceWriter
 
 __all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id", "run_sync"]
@@ -111,8 +111,8 @@ class DispatchRun:
         self.executor = make_executor(plan.config.executor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
-            observers=[self.writer, *observers], services=services, reuse=reuse, isolation=self.isolation,
-            executor=self.executor,
+            observers=[self.writer, *(RedactingObserver(o, self.redactor) for o in observers)],  # --events, stderr
+            services=services, reuse=reuse, isolation=self.isolation, executor=self.executor,
         )
         self.resumed_from = resumed_from
         # Why tasks without a reusable earlier success run again (filled by the resume command).

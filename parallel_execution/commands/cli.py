@@ -155,6 +155,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def input_schema() -> dict[str, Any]:
     """The input's JSON Schema, with each agent's ``input_data`` schema selected by ``agent``."""
     from parallel_execution.agents.registry import available_agents, load_agent
+    from parallel_execution.inputs.refschema import REF_DEFS, allow_refs
 
     schema = DispatchInput.model_json_schema()
     defs = schema.setdefault("$defs", {})
@@ -164,8 +165,8 @@ def input_schema() -> dict[str, Any]:
             model = load_agent(name).Input
         except Exception:  # a broken third-party agent must not hide the others
             continue
-        agent_schema = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(agent_schema.pop("$defs", {}))
+        agent_schema = allow_refs(model.model_json_schema(ref_template="#/$defs/{model}"))  # $from too
+        defs.update(agent_schema.pop("$defs", {}), **REF_DEFS)
         defs[f"agent:{name}"] = agent_schema
         rules.append({"if": {"properties": {"agent": {"const": name}}},
                       "then": {"properties": {"input_data": {"$ref": f"#/$defs/agent:{name}"}}}})

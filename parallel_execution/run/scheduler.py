@@ -45,7 +45,7 @@ from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
 from parallel_execution.executors import Executor, LocalExecutor
 from parallel_execution.inputs.paths import WorkspacePolicy
-from parallel_execution.inputs.refs import RefError, resolve_refs
+from parallel_execution.inputs.refs import RefError, aresolve_refs
 from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
@@ -338,7 +338,8 @@ class Scheduler:
                            before_retry: Callable[[], Awaitable[None]] | None) -> None:
         task = planned.task
         try:
-            raw = resolve_refs(task.input_data, self.outputs) if planned.refs else task.input_data
+            raw = (await aresolve_refs(task.input_data, self.outputs, planned.timeout_seconds) if planned.refs
+                   else task.input_data)  # filters: bounded, off the loop, under the task's timeout
             outcome.resolved_input = raw
             # Validated again, not reused from planning: references are filled in only now, and path
             # checks must see the workspace as it is now (an earlier task may have planted a symlink).
