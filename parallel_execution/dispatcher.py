@@ -133,6 +133,7 @@ class DispatchRun:
             if self.isolation is not None:
                 await self.isolation.start()
             outcomes = await self.scheduler.run()
+            await self.writer.drain()  # trace files are written behind the journal: complete before the result
         finally:
             await self.executor.close()
         result = self._result(outcomes)

@@ -215,3 +215,21 @@ def test_event_log_marks_ready_only_when_every_dependency_succeeded(plan):
     log.task_started(fetch, 1, 1.0)  # after the end: nothing more is written
     assert len(stream.getvalue().splitlines()) == len(events)
 
+
+
+def test_plain_progress_prints_a_running_line_while_a_long_task_runs(tmp_path):
+    from parallel_execution.dispatcher import dispatch
+
+    stream = io.StringIO()
+    tasks = [{"task_id": "slow", "agent": "echo", "input_data": {"delay_seconds": 1.0}},
+             {"task_id": "quick", "agent": "echo", "dependencies": ["slow"]}]
+    doc = {"tasks": tasks, "config": {"trace_dir": str(tmp_path)}}
+    plan = build_plan(parse_input(doc))
+    dispatch(doc, observers=[PlainProgress(stream, plan, heartbeat_seconds=0.25)])
+    lines = stream.getvalue().splitlines()
+    beats = [line for line in lines if " running " in line]
+    assert beats, lines
+    assert "slow (echo, " in beats[0] and "[0/2 done, 1 queued]" in beats[0]
+    start, end = lines.index(next(x for x in lines if "start    slow" in x)), lines.index(next(x for x in lines if "ok       slow" in x))
+    assert all(start < lines.index(b) < end for b in beats)  # only while it runs
+    assert lines[-1].startswith("done: 2 ok")

@@ -32,7 +32,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from parallel_execution.errors import InputIssue, InvalidInput
@@ -133,6 +132,8 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
             if owner.setdefault(key, i) != i:
                 issues.append(InputIssue(f"phase key {key!r} names both {phases[owner[key]].label(owner[key])!r} "
                                          f"and {phase.label(i)!r}", None, f"phases[{i}]"))
+    import networkx as nx  # only plan files pay its import (start-up: graph.checks)
+
     graph: nx.DiGraph = nx.DiGraph()
     graph.add_nodes_from(range(len(phases)))
     deps: list[list[int]] = [[] for _ in phases]

@@ -5,16 +5,21 @@ shared between runs). The index holds config, user_prompt, every task's status, 
 path, and the summary; a task's trace is written once when the task ends; the journal has one line
 per finished task (digests), fsynced; ``input.json`` is the input as run (for resume).
 
-Every document carries ``schema_version`` and ``dispatch_id``. All files are written atomically;
-the index is written when the dispatch starts (status ``running``) and replaced at its end, so a
+Every document carries ``schema_version`` and ``dispatch_id``. The index and ``input.json`` are
+written atomically (temp + rename); task files are created under their final name in one write,
+behind the journal (see below). The index is written when the dispatch starts (status ``running``) and replaced at its end, so a
 crashed run still leaves an index and a journal behind to resume from. A trace that cannot be written
 (full disk, no permission) is recorded in ``errors``; the run and its stdout result go on.
 
 Durability without stalling the event loop: the loop only serialises documents; a writer thread
-writes the task files, appends the journal lines and fsyncs the journal once per batch it drains
-(group commit: every line written while one fsync runs is covered by the next). ``commit`` returns a
-future that resolves when everything handed over before it is on disk; the scheduler releases a
-task's dependents only then, so a task counts as done once its trace and journal line are durable.
+appends the journal lines and fsyncs the journal once per batch it drains (group commit: every line
+written while one fsync runs is covered by the next). ``commit`` returns a future that resolves when
+every journal line handed over before it is on disk; the scheduler releases a task's dependents only
+then, so a task counts as done once its journal line is durable. **The journal is the durable
+record**; the task files are written behind it by the same thread and are complete once ``drain``
+(called before the result is built) or ``close`` returns, also on an interrupt. After a SIGKILL a
+journal line may lack its trace file (or find it empty): resume then reruns that task ("earlier
+trace file unreadable"), it never reuses a torn output.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import contextlib
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,8 +136,13 @@ class TraceWriter(Observer):
         self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)))
 
     def commit(self) -> asyncio.Future[None] | None:
-        """A future that resolves once everything submitted so far is durable (None: nothing to wait for)."""
+        """A future that resolves once every journal line submitted so far is durable (None: nothing to wait for)."""
         return self._writer.barrier() if self._writer is not None else None
+
+    async def drain(self) -> None:
+        """Wait (without blocking the loop) until every trace file submitted so far is written."""
+        if self._writer is not None:
+            await self._writer.drain()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -177,11 +188,18 @@ class TraceWriter(Observer):
 
 
 class _DurableWriter:
-    """A thread that writes trace files, appends journal lines and fsyncs once per drained batch.
+    """A thread that appends journal lines, fsyncs once per drained batch, and writes trace files behind.
 
-    A task's journal line is appended only after its trace file is in place, so a journal line
-    always points at a complete trace.
+    The journal is the durable record: a barrier resolves once every journal line handed over before
+    it is fsynced, before the trace files of those tasks exist. Trace files follow in small slices,
+    checked between slices for new journal lines so a commit never queues behind file creation (the
+    costly part on a busy volume). Each file is created exclusively under its final name and written
+    with one ``write``: a crash leaves it complete, empty or absent, never another file (the dispatch
+    folder is new, nothing else writes there; a name that exists falls back to temp + rename). A
+    drain resolves once every trace file handed over before it is written too.
     """
+
+    _SLICE = 32  # trace files written between two looks at the queue
 
     def __init__(self, journal: Path, on_error: Callable[[str], None]) -> None:
         self._file = open(journal, "ab")  # noqa: SIM115 (owned by the thread until close)
@@ -194,9 +212,17 @@ class _DurableWriter:
         self._queue.put((path, data, journal_line, written))
 
     def barrier(self) -> asyncio.Future[None]:
+        """Resolves once every journal line submitted so far is durable."""
+        return self._future(_BARRIER)
+
+    def drain(self) -> asyncio.Future[None]:
+        """Resolves once every journal line is durable and every trace file submitted so far is written."""
+        return self._future(_DRAIN)
+
+    def _future(self, kind: str) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((loop, future))
+        self._queue.put((kind, loop, future))
         return future
 
     def close(self) -> None:
@@ -208,34 +234,47 @@ class _DurableWriter:
             self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
 
     def _work(self) -> None:
+        files: deque[tuple[Path, bytes, Callable[[], None]]] = deque()
+        drains: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         running = True
-        while running:
-            items = [self._queue.get()]
+        while running or files:
+            items = [] if files or not running else [self._queue.get()]
             while True:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            running = None not in items
-            barriers = [item for item in items if item is not None and len(item) == 2]
+            running = running and None not in items
+            lines, barriers = [], []
+            for item in items:
+                if item is None:
+                    continue
+                if len(item) == 4:
+                    files.append((item[0], item[1], item[3]))
+                    lines.append(item[2])
+                elif item[0] == _BARRIER:
+                    barriers.append(item[1:])
+                else:
+                    drains.append(item[1:])
             try:
-                self._write_batch([item for item in items if item is not None and len(item) == 4], bool(barriers))
+                self._append(lines, sync=bool(barriers or drains))
             except Exception as exc:  # never leave the scheduler waiting on a barrier
                 self._on_error(f"trace writer: {exc!r}")
-            for loop, future in barriers:
-                with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
-                    loop.call_soon_threadsafe(_resolve, future)
+            _wake(barriers)
+            for _ in range(min(self._SLICE, len(files))):
+                path, data, written = files.popleft()
+                try:
+                    _write_new(path, data)
+                except OSError as exc:
+                    self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
+                else:
+                    written()
+            if not files:
+                _wake(drains)
+                drains = []
+        _wake(drains)
 
-    def _write_batch(self, files: list[tuple[Path, bytes, bytes, Callable[[], None]]], sync: bool) -> None:
-        lines = []
-        for path, data, journal_line, written in files:
-            try:
-                atomic_write_bytes(path, data)
-            except OSError as exc:
-                self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
-                continue
-            written()
-            lines.append(journal_line)
+    def _append(self, lines: list[bytes], sync: bool) -> None:
         try:
             if lines:
                 self._file.write(b"".join(lines))
@@ -244,6 +283,31 @@ class _DurableWriter:
                 os.fsync(self._file.fileno())
         except OSError as exc:
             self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+
+
+_BARRIER, _DRAIN = "barrier", "drain"
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (never an existing name: O_EXCL) and write ``data`` in one go."""
+    try:
+        fd = os.open(path, _NEW_FILE, 0o666)  # the umask applies, as with open(path, "w")
+    except FileExistsError:
+        atomic_write_bytes(path, data)  # replaced whole, never followed or appended to
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+    for loop, future in waiters:
+        with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
+            loop.call_soon_threadsafe(_resolve, future)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

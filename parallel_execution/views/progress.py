@@ -8,7 +8,9 @@ Every display here is a scheduler ``Observer`` (hooks run on the event loop, nev
   total elapsed and model cost, one line per running task (agent, attempt, elapsed, last agent
   event), and a permanent line above the view for each finished task;
 * otherwise (CI, pipes, Claude's Bash tool): ``PlainProgress``, one plain line per task start and
-  end, no control codes, and a closing summary line;
+  end, no control codes, and a closing summary line; while tasks run and nothing else was printed
+  for ``HEARTBEAT_SECONDS``, a ``running`` line says which tasks run and for how long (a timer on
+  the event loop, so a 40 s task is never silent between its start and end lines);
 * ``--quiet``: ``QuietProgress``, only the failures (error / timeout) and nothing else;
 * ``--events FILE`` (any mode): ``EventLog``, JSON lines flushed one by one - ``queued`` for every
   task (dependencies attached) when the run starts, ``ready`` when a task's last dependency
@@ -24,6 +26,7 @@ scheduler's clock); ``dispatch_finished``, the run's last hook, ends them.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import sys
 import threading
@@ -55,6 +58,7 @@ __all__ = [
 _MARK = {"success": "ok", "error": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped", "cancelled": "cancelled"}
 _FAILED = ("error", "timeout")
 _COST_KEYS = ("total_cost_usd", "cost_usd")  # agent event fields that report spend
+HEARTBEAT_SECONDS = 5.0  # PlainProgress: the longest silence while tasks run
 
 
 def add_progress_options(parser: argparse.ArgumentParser) -> None:
@@ -187,6 +191,17 @@ class _Tally:
     def spent(self) -> float:
         return self.cost_usd + sum(self.live_cost.values())
 
+    def running_line(self, limit: int = 6) -> str:
+        """What runs now and for how long, longest first (the plain display's heartbeat)."""
+        now = self.clock.now_ms()
+        with self.lock:
+            running = sorted(self.running.items(), key=lambda item: item[1].started_ms)
+        shown = ", ".join(f"{task_id} ({r.agent}, {(now - r.started_ms) / 1000:.0f}s, {r.last_event})"
+                          for task_id, r in running[:limit])
+        more = f" (+{len(running) - limit} more)" if len(running) > limit else ""
+        return (f"{_at(now)} running  {len(running)}: {shown}{more} "
+                f"[{self.finished}/{self.total} done, {self.queued} queued]")
+
     def summary_line(self) -> str:
         c = self.counts
         cost = f", ${self.spent():.4f}" if self.uses_model or self.spent() else ""
@@ -201,17 +216,41 @@ def _at(ms: float | None) -> str:
 class PlainProgress(Observer):
     """One line per task start and end, then a summary line: for logs, CI and Claude's Bash tool."""
 
-    def __init__(self, stream: TextIO, plan: ValidatedPlan) -> None:
+    def __init__(self, stream: TextIO, plan: ValidatedPlan, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
         self.stream = stream
         self.tally = _Tally(plan)
+        self.heartbeat_seconds = heartbeat_seconds
+        self._last_line = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished = False
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
+        self._last_line = time.monotonic()
+
+    def _arm(self) -> None:
+        if self._timer is not None or self._finished:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop (a test driving the hooks by hand)
+            return
+        silent = time.monotonic() - self._last_line
+        self._timer = loop.call_later(max(0.0, self.heartbeat_seconds - silent), self._beat)
+
+    def _beat(self) -> None:
+        self._timer = None
+        if self._finished:
+            return
+        if self.tally.running and time.monotonic() - self._last_line >= self.heartbeat_seconds * 0.95:
+            self._line(self.tally.running_line())
+        self._arm()
 
     def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
         self.tally.clock.anchor(at_ms)
         self.tally.started(planned, attempt, at_ms)
+        self._arm()
         again = f" (attempt {attempt})" if attempt > 1 else ""
         self._line(f"{_at(at_ms)} start    {planned.task_id} ({planned.task.agent}){again}")
 
@@ -230,6 +269,10 @@ class PlainProgress(Observer):
                    f"({outcome.execution_time_ms:.0f} ms{cost}) [{tally.finished}/{tally.total}]{detail}")
 
     def dispatch_finished(self, result: DispatchResult) -> None:
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._line(self.tally.summary_line())
 
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
