@@ -1,0 +1,175 @@
+"""The small core of checks no analyzer has, and the one place tool findings are moved to a cause.
+
+* ``insecure-compare``: ``==``/``!=`` on a digest (``hmac.new(...).hexdigest() == sig``, names like
+  ``signature``, ``digest``, ``mac``): a timing side channel; the fix is ``hmac.compare_digest``.
+  Neither ruff nor bandit reports it.
+* ``dict-key-typo``: a string key read once in a module (``cfg["tiemout"]``) that is one or two
+  edits from a key the module uses elsewhere (``"timeout"``), plural/singular pairs excluded.
+  mypy sees this only for ``TypedDict``.
+* ``import-cycle`` (deep): module-level imports between workspace modules that form a cycle; each
+  file on the cycle gets a finding on its import of the next module.
+* :func:`relocate_missing_await`: mypy reports a forgotten ``await`` where the coroutine is *used*
+  (``user["name"]``); when that value is a local assigned from a call earlier in the function, the
+  finding moves to the call (``user = fetch_user(id)``), keeping the tool's line in ``moved_from``.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import itertools
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+
+import networkx as nx
+
+from parallel_execution.analysis.diagnostics import Diagnostic
+from parallel_execution.analysis.files import import_root, module_name
+
+__all__ = ["dict_key_typos", "import_cycles", "insecure_compares", "relocate_missing_await"]
+
+_DIGESTY = ("signature", "digest", "hmac", "mac", "sig", "password_hash", "pwhash")
+
+
+def _core(file: str, node: ast.AST, code: str, rule: str, message: str, symbol: str | None = None,
+          hint: str | None = None) -> Diagnostic:
+    return Diagnostic("core", code, file, getattr(node, "lineno", 1), getattr(node, "col_offset", 0) + 1, message,
+                      "warning", getattr(node, "end_lineno", None), hint, rule, symbol)
+
+
+def _digesty(node: ast.expr) -> bool:
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr in ("digest", "hexdigest")
+    name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+    words = name.lower().split("_")
+    return any(w in _DIGESTY for w in words) or name.lower() in _DIGESTY
+
+
+def insecure_compares(file: str, tree: ast.Module) -> list[Diagnostic]:
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Compare) or len(node.ops) != 1 or not isinstance(node.ops[0], (ast.Eq, ast.NotEq)):
+            continue
+        left, right = node.left, node.comparators[0]
+        if isinstance(left, ast.Constant) or isinstance(right, ast.Constant):
+            continue
+        if _digesty(left) or _digesty(right):
+            found.append(_core(file, node, "DBG001", "insecure-compare",
+                               f"digest compared with `{ast.unparse(node.ops[0]).strip() or '=='}`: not constant-time",
+                               hint="use hmac.compare_digest(a, b)"))
+    return found
+
+
+def _string_keys(tree: ast.Module) -> tuple[Counter[str], list[tuple[str, ast.AST]]]:
+    counts: Counter[str] = Counter()
+    reads: list[tuple[str, ast.AST]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            counts.update(k.value for k in node.keys if isinstance(k, ast.Constant) and isinstance(k.value, str))
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                and isinstance(node.slice.value, str):
+            counts[node.slice.value] += 1
+            if isinstance(node.ctx, ast.Load):
+                reads.append((node.slice.value, node))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "get", "pop", "setdefault") and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            counts[node.args[0].value] += 1
+        elif isinstance(node, ast.keyword) and node.arg:
+            counts[node.arg] += 1  # dict(timeout=...) and model fields
+    return counts, reads
+
+
+def _near(a: str, b: str) -> bool:
+    """One or two edits apart, same length +-1, not a plural pair and not ``key1``/``key2``."""
+    if a == b or a.rstrip("s") == b.rstrip("s") or abs(len(a) - len(b)) > 1 or min(len(a), len(b)) < 4:
+        return False
+    if a.rstrip("0123456789") == b.rstrip("0123456789"):
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() >= 0.85
+
+
+def dict_key_typos(file: str, tree: ast.Module) -> list[Diagnostic]:
+    counts, reads = _string_keys(tree)
+    found = []
+    for key, node in reads:
+        if counts[key] != 1 or not key.isidentifier():
+            continue
+        close = [other for other in counts if _near(key, other)]
+        if len(close) == 1:
+            found.append(_core(file, node, "DBG002", "dict-key-typo",
+                               f"key '{key}' is read once; the module uses '{close[0]}' elsewhere", key,
+                               f'did you mean "{close[0]}"?'))
+    return found
+
+
+def _imports(tree: ast.Module) -> list[tuple[str, int, int, str]]:
+    """(module, line, column, statement) of every module-level import (not inside functions)."""
+    out = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            out += [(alias.name, node.lineno, node.col_offset, ast.unparse(node)) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append((node.module, node.lineno, node.col_offset, ast.unparse(node)))
+            out += [(f"{node.module}.{a.name}", node.lineno, node.col_offset, ast.unparse(node)) for a in node.names]
+    return out
+
+
+def import_cycles(trees: Mapping[str, ast.Module], report_for: set[str]) -> list[Diagnostic]:
+    """``import-cycle`` findings for files of ``report_for`` that are on a module-level import cycle."""
+    modules: dict[str, str] = {}
+    for file in trees:
+        path = Path(file)
+        modules.setdefault(module_name(path, import_root(path)), file)
+    graph: nx.DiGraph = nx.DiGraph()
+    for file, tree in trees.items():
+        for target, line, column, text in _imports(tree):
+            other = modules.get(target)
+            if other is not None and other != file and not graph.has_edge(file, other):
+                graph.add_edge(file, other, line=line, column=column, text=text)
+    found = []
+    for file in sorted(report_for & set(graph)):
+        best: list[str] | None = None
+        for successor in sorted(graph.successors(file)):
+            try:
+                path = nx.shortest_path(graph, successor, file)
+            except nx.NetworkXNoPath:
+                continue
+            if best is None or len(path) + 1 < len(best):
+                best = [file, *path]
+        if best is None:
+            continue
+        names = [module_name(Path(f), import_root(Path(f))) for f in best]
+        edge = graph.edges[best[0], best[1]]
+        links = ", ".join(f"{module_name(Path(a), import_root(Path(a)))} line {graph.edges[a, b]['line']}"
+                          for a, b in itertools.pairwise(best))
+        found.append(Diagnostic("core", "DBG003", file, edge["line"], edge["column"] + 1,
+                                f"import cycle: {' -> '.join(names)} (imports at {links})", "warning", None,
+                                f"move `{edge['text']}` into the function that uses it, or move the shared code "
+                                "into a module both can import", "import-cycle", names[1]))
+    return found
+
+
+def relocate_missing_await(diag: Diagnostic, tree: ast.Module | None) -> Diagnostic:
+    if tree is None or diag.rule != "missing-await" or diag.code == "unused-coroutine":
+        return diag
+    subject: str | None = None
+    function: ast.AST | None = None
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                node.lineno <= diag.line <= (node.end_lineno or node.lineno):
+            function = node  # innermost wins: ast.walk is breadth first
+        if isinstance(node, ast.Name) and node.lineno == diag.line and node.col_offset + 1 == diag.column:
+            subject = node.id
+    if subject is None or function is None:
+        return diag
+    best: int | None = None
+    for node in ast.walk(function):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and node.lineno < diag.line and any(
+                isinstance(t, ast.Name) and t.id == subject for t in node.targets):
+            best = max(best or 0, node.lineno)
+    if best is None:
+        return diag
+    return diag.with_(line=best, end_line=best, moved_from=diag.line, column=1,
+                      message=f"{diag.message} (`{subject}` is the un-awaited result of the call here)")
