@@ -37,7 +37,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parallel_execution.agents.debug.context import import_fix
+from parallel_execution.agents.debug.fixes import import_fix
 from parallel_execution.agents.debug.links import FrameLinks, assigned_name, frame_links
 from parallel_execution.agents.debug.model import (
     SEVERITY_ORDER,
@@ -48,13 +48,21 @@ from parallel_execution.agents.debug.model import (
     RootCause,
     TraceError,
 )
-from parallel_execution.agents.debug.rules import RULES, exception_rules, is_symptom, rules_mentioned
+from parallel_execution.agents.debug.rules import (
+    NONE_PRODUCERS,
+    RULES,
+    SYMPTOM_SITE_RULES,
+    exception_rules,
+    is_symptom,
+    rules_mentioned,
+)
 from parallel_execution.agents.debug.source import SourceFile
 from parallel_execution.agents.debug.tracebacks import quoted_names
 
 __all__ = ["check_hypothesis", "rank", "relative"]
 
 LINE, RULE, NAME, LINKED, FLOW, CALLEE, BODY, INSIDE, PROBLEM = 0.35, 0.20, 0.15, 0.15, 0.15, 0.12, 0.10, 0.08, 0.08
+PRODUCER = 0.35
 DECAY, LATER, MAX_HYPOTHESES = 0.55, 0.85, 5
 _SELF_EVIDENT = frozenset({"syntax-error", "missing-import", "undefined-name", "call-arity", "unresolved-import",
                            "import-cycle", "missing-await"})
@@ -102,6 +110,7 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
         weight = _weight(error)
         project = [f for f in error.frames if f.in_workspace and f.line is not None]
         linked = False
+        symptom = is_symptom(error.exc_type, error.message)
         for depth, frame in enumerate(reversed(project)):
             decay = weight * DECAY ** depth
             where = f"{relative(frame.file, root)}:{frame.line} in {frame.function or '?'}"
@@ -109,7 +118,11 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
             links = frame_links(frame, sources, cache)
             same_function = frame.file == item.file and function is not None and frame.function == function
             if frame.file == item.file and item.line <= (frame.line or 0) <= end:
-                keep("line", LINE * decay, f"{label} ({where}) is on this line")
+                if symptom and item.rule in SYMPTOM_SITE_RULES:  # where the bad value is used, not made
+                    keep("line", LINE * decay / 2, f"{label} ({where}) is on this line, where the bad value "
+                         "is used")
+                else:
+                    keep("line", LINE * decay, f"{label} ({where}) is on this line")
             elif same_function and variable is not None and variable in links.used and item.line < (frame.line or 0):
                 keep("flow", FLOW * decay, f"{label} ({where}) uses `{variable}`, which this line assigns")
             elif same_function:
@@ -130,6 +143,9 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
                 keep("name", NAME * weight, f"the exception names '{item.symbol}'")
             if linked:
                 keep("linked", LINKED * weight, "the failing traceback runs through this code")
+            if linked and symptom and item.rule in NONE_PRODUCERS and "None" in error.message:
+                keep("producer", PRODUCER * weight, "this code hands on None instead of failing; the traceback "
+                     "reports that None used later")
             if result.explains is None:
                 result.explains = error
     for amount, reason in best.values():
