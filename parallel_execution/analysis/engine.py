@@ -262,7 +262,8 @@ def _read_trees(files: Sequence[str], texts: Mapping[str, str]) -> tuple[dict[st
 def _merge(found: list[Diagnostic]) -> list[Diagnostic]:
     """One diagnostic per (file, line, rule); the others that agree are named in ``also``."""
     best: dict[tuple[str, int, str], Diagnostic] = {}
-    for diag in sorted(found, key=lambda d: (_ORDER[d.severity], d.tool != "ruff", d.tool, d.code)):
+    preference = {"ruff": 0, "mypy": 1, "core": 2, "bandit": 3}
+    for diag in sorted(found, key=lambda d: (preference.get(d.tool, 9), _ORDER[d.severity], d.code)):
         key = (diag.file, diag.line, diag.rule)
         if key not in best or diag.rule in ("lint", "type-error", "security"):
             if key in best and best[key].code == diag.code and best[key].message == diag.message:

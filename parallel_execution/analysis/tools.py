@@ -2,8 +2,9 @@
 
 * **ruff** (the ``ruff`` package's binary): pyflakes, syntax, bugbear, bandit-derived ``S``,
   ``ASYNC`` and a few pycodestyle rules (``catalogue.RUFF_SELECT``). With a project config
-  (``ruff.toml``, ``.ruff.toml``, ``[tool.ruff]`` in ``pyproject.toml``) ruff reads it as usual
-  and our selection is *added* (``--extend-select``); without one it is the selection.
+  (``ruff.toml``, ``.ruff.toml``, ``[tool.ruff]`` in ``pyproject.toml``, in the workspace root)
+  ruff reads it and our selection is *added* (``--extend-select``); without one ruff runs
+  ``--isolated`` with our selection, so a config of an enclosing folder (another project) never applies.
 * **mypy** (``python -m mypy`` of the runner) with ``--python-executable`` = the project's
   interpreter, so third-party imports resolve against the user's site-packages; the project's
   config (``mypy.ini``, ``.mypy.ini``, ``[tool.mypy]``, ``setup.cfg [mypy]``) is passed explicitly;
@@ -93,9 +94,10 @@ def project_config(tool: str, root: Path) -> Path | None:
 
 def ruff_argv(files: list[str], *, config: Path | None, cache: Path, stdin_name: str | None = None) -> list[str]:
     binary = ruff_binary() or "ruff"
-    select = ["--extend-select" if config else "--select", ",".join(RUFF_SELECT)]
+    # The project's config, or none at all: never one found above the workspace (another project's).
+    settings = ["--config", str(config), "--extend-select"] if config else ["--isolated", "--select"]
     argv = [binary, "check", "--output-format", "json", "--no-fix", "--exit-zero", "--cache-dir", str(cache),
-            *select, "--extend-ignore", ",".join(RUFF_IGNORE), "--force-exclude"]
+            *settings, ",".join(RUFF_SELECT), "--extend-ignore", ",".join(RUFF_IGNORE)]
     if stdin_name is not None:
         return [*argv, "--stdin-filename", stdin_name, "-"]
     return [*argv, "--", *files]
@@ -106,8 +108,7 @@ def mypy_argv(files: list[str], *, python: Path, config: Path | None, cache: Pat
             "--no-error-summary", "--hide-error-context", "--no-pretty", "--no-color-output",
             "--check-untyped-defs", "--follow-imports", follow, "--cache-dir", str(cache),
             "--python-executable", str(python)]
-    if config is not None:
-        argv += ["--config-file", str(config)]
+    argv += ["--config-file", str(config) if config is not None else ""]  # "": no config from above
     return [*argv, "--", *files]
 
 

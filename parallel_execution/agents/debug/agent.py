@@ -26,6 +26,7 @@ configured ``python`` that does not run is an input error of the task (non-retry
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -187,14 +188,26 @@ def _finding(diag: Diagnostic, source: SourceFile | None, hints: Mapping[str, st
         diag = diag.with_(rule=rule)
     message = diag.message + (f" ({diag.hint})" if diag.hint and diag.hint not in diag.message else "")
     fix = fix_for(diag, source, hints, trees) if source is not None else None
+    if rule == "missing-import" and fix is not None:
+        message += f": {fix.description}"
+    evidence = source.snippet(diag.line) if source else ""
+    if rule == "hardcoded-secret":  # the finding must not repeat the secret it reports
+        evidence = redact_literals(evidence)
     return Finding(rule, RULES[rule].severity, diag.file, diag.line, diag.column, message,
-                   source.snippet(diag.line) if source else "", diag.end_line, diag.symbol,
+                   evidence, diag.end_line, diag.symbol,
                    source.scope_at(diag.line) if source else None, fix, diag.tool, diag.code, diag.also,
                    diag.moved_from)
 
 
+_LITERAL = re.compile(r"""(?P<q>[rbuRBU]{0,2}["'])(?:\\.|(?!(?P=q)).)+(?P=q)""")
+
+
+def redact_literals(text: str) -> str:
+    return _LITERAL.sub('"<redacted>"', text)
+
+
 def _contexts(errors: list[TraceError], sources: Mapping[str, SourceFile], root_file: str | None,
-              root_line: int | None) -> tuple[dict[str, Any], ...]:
+              root_line: int | None, secrets: set[tuple[str, int]] = frozenset()) -> tuple[dict[str, Any], ...]:
     shown: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     places = [(f.file, f.line, f.function, "innermost-frame") for e in errors if (f := e.innermost())]
@@ -210,8 +223,9 @@ def _contexts(errors: list[TraceError], sources: Mapping[str, SourceFile], root_
                 source = read_source(Path(file))
             except (OSError, ValueError):
                 continue
+        lines = [redact_literals(t) if (file, n) in secrets else t for n, t in enumerate(source.lines, 1)]
         shown.append({"file": file, "line": line, "function": function or source.scope_at(line), "role": role,
-                      "snippet": code_snippet(source.lines, line)})
+                      "snippet": code_snippet(lines, line)})
     return tuple(shown)
 
 
@@ -219,6 +233,13 @@ def _conclude(prep: _Prepared, report: engine.Report, problem: str, hypothesis: 
               policy: WorkspacePolicy, extra_diags: list[Diagnostic], notes: list[str]) -> Analysis:
     hints = engine.import_hints(report.trees)
     sources = dict(prep.sources)
+    reported = {d.file for d in report.diagnostics if d.rule == "syntax-error"}
+    for file, source in sorted(prep.sources.items()):  # what the parser rejects and no tool reported
+        if source.error is not None and file not in reported:
+            error = source.error
+            extra_diags = [*extra_diags, Diagnostic("core", "syntax", file, error.lineno or 1, error.offset or 1,
+                                                    f"{type(error).__name__}: {error.msg}", "error",
+                                                    rule="syntax-error")]
     findings: set[Finding] = set()
     for diag in [*report.diagnostics, *extra_diags]:
         if diag.file not in sources:
@@ -240,7 +261,8 @@ def _conclude(prep: _Prepared, report: engine.Report, problem: str, hypothesis: 
         skipped_files=tuple(sorted(prep.skipped, key=lambda s: (s["file"], s["reason"]))),
         errors=tuple(prep.errors), findings=tuple(ordered), root_cause=root_cause,
         hypotheses=tuple(candidates[:MAX_HYPOTHESES]), hypothesis_check=check,
-        code_context=_contexts(prep.errors, sources, root.file if root else None, root.line if root else None),
+        code_context=_contexts(prep.errors, sources, root.file if root else None, root.line if root else None,
+                               {(f.file, f.line) for f in ordered if f.rule == "hardcoded-secret"}),
         index_modules=len(prep.package), notes=tuple([*prep.notes, *notes]),
         checks=tuple(c.to_json() for c in report.checks), interpreter=report.interpreter.describe(),
     )

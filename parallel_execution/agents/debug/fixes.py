@@ -135,6 +135,14 @@ def fix_for(diag: Diagnostic, source: SourceFile, hints: Mapping[str, str],
         text = source.line_text(diag.line)
         new = text.replace("!= None", "is not None", 1) if "!= None" in text else text.replace("== None", "is None", 1)
         return Fix("compare with `is None`", Edit("replace", diag.line, new, text)) if new != text else None
+    if diag.rule == "call-arity" and (missing := re.match(r'Missing (?:positional|named) arguments? (.+?) (?:in call to|for) ',
+                                                          diag.message)):
+        names = re.findall(r'"(\w+)"', missing.group(1))
+        return Fix("pass the missing argument" + ("s " if len(names) > 1 else " ") + ", ".join(f"`{n}`" for n in names))
+    if diag.rule == "call-arity" and (typo := re.search(r'Unexpected keyword argument "(\w+)".*did you mean "(\w+)"',
+                                                          diag.message)):
+        edit = replace_in_line(source, diag.line, f"{typo.group(1)}=", f"{typo.group(2)}=")
+        return Fix(f"the keyword is `{typo.group(2)}`, not `{typo.group(1)}`", edit) if edit else None
     if diag.rule == "insecure-compare":
         return Fix("compare digests with hmac.compare_digest(a, b)")
     return None

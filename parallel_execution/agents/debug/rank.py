@@ -259,6 +259,7 @@ def _identifiers(candidate: Candidate) -> set[str]:
             if name:
                 ids |= {part.lower() for part in name.split(".") if part and part != "<locals>"}
         ids |= {name.lower() for name in quoted_names(finding.message)}
+        ids |= {name.lower() for name in re.findall(r'"([A-Za-z_][\w.]*)"', finding.message)}  # mypy quotes
     for word in re.findall(r"[A-Za-z_][\w]*", candidate.summary):
         if "_" in word or any(c.isupper() for c in word[1:]) or word.endswith(("Error", "Exception")):
             ids.add(word.lower())

@@ -96,7 +96,7 @@ _SPECS = (
              (("AttributeError", r"has no attribute"),), ("attribute", "typo", "misspel", "has no attribute")),
     RuleSpec("none-misuse", "error", 0.34, "a value that may be None used as if it were not",
              (("TypeError", r"NoneType"), ("AttributeError", r"NoneType")),
-             ("none", "optional", "null", "nonetype")),
+             ("optional", "nonetype", "returns none", "returned none", "none returned", "may be none")),
     RuleSpec("type-error", "error", 0.32, "operation on the wrong type",
              (("TypeError", r"(unsupported operand|can only concatenate|must be str|not supported between"
                             r"|object is not (callable|subscriptable|iterable)|argument must be)"),),
@@ -104,7 +104,7 @@ _SPECS = (
     RuleSpec("dict-key-typo", "error", 0.30, "dictionary key that is never set",
              (("KeyError", ""),), ("key", "keyerror", "dict", "typo")),
     RuleSpec("weak-hash", "warning", 0.26, "weak hash function", (),
-             ("md5", "sha1", "weak hash", "hash", "digest")),
+             ("md5", "sha1", "weak hash", "insecure hash")),
     RuleSpec("insecure-compare", "warning", 0.26, "digest compared in non-constant time", (),
              ("timing", "constant-time", "constant time", "compare_digest", "signature", "hmac")),
     RuleSpec("security", "warning", 0.14, "security risk (other)", (), ()),
@@ -136,7 +136,8 @@ def exception_rules(exc_type: str | None, message: str) -> list[str]:
         return []
     short = exc_type.rsplit(".", 1)[-1]
     found = []
-    none_value = "NoneType" in message  # a None used: not a typo, not a wrong type of the code's own making
+    # a None (or an un-awaited coroutine) used: not a typo, not a wrong type of the code's own making
+    none_value = "NoneType" in message or "'coroutine'" in message
     for spec in _SPECS:
         if none_value and spec.rule in USE_SITE_RULES:
             continue
