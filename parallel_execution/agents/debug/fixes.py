@@ -73,7 +73,7 @@ def _module_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def class_attributes(trees: Mapping[str, ast.Module], class_name: str) -> set[str]:
+def class_attributes(trees: Mapping[str, ast.Module], class_name: str, *, methods: bool = True) -> set[str]:
     found: set[str] = set()
     for tree in trees.values():
         for node in ast.walk(tree):
@@ -81,7 +81,8 @@ def class_attributes(trees: Mapping[str, ast.Module], class_name: str) -> set[st
                 continue
             for item in ast.walk(node):
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    found.add(item.name)
+                    if methods:
+                        found.add(item.name)
                 elif isinstance(item, ast.Attribute) and isinstance(item.ctx, ast.Store) \
                         and isinstance(item.value, ast.Name) and item.value.id == "self":
                     found.add(item.attr)
@@ -125,8 +126,11 @@ def fix_for(diag: Diagnostic, source: SourceFile, hints: Mapping[str, str],
     if diag.rule == "attribute-error" and name:
         owner = re.match(r'^"([\w.]+)" has no attribute', diag.message)
         hinted = re.search(r'Maybe "(\w+)"\?', f"{diag.message} {diag.hint or ''}")
-        match = hinted.group(1) if hinted else (
-            _one_close(name, class_attributes(trees, owner.group(1).rsplit(".", 1)[-1])) if owner else None)
+        cls = owner.group(1).rsplit(".", 1)[-1] if owner else None
+        match = hinted.group(1) if hinted else None
+        if match is None and cls is not None:  # data attributes first (self.x = ...), then methods too
+            match = _one_close(name, class_attributes(trees, cls, methods=False)) or \
+                _one_close(name, class_attributes(trees, cls))
         edit = _replace_word(source, diag.line, name, match, True) if match else None
         return Fix(f"`{name}` is not an attribute: did you mean `{match}`?", edit) if edit else None
     if diag.rule == "missing-await":
