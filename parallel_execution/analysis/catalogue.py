@@ -22,7 +22,7 @@ from parallel_execution.analysis.diagnostics import Diagnostic
 
 __all__ = ["RUFF_SELECT", "classify", "import_for", "undefined_name"]
 
-# ruff: pyflakes, syntax, bugbear, the bandit-derived S rules, async misuse, None comparison, bare except.
+# The ruff selection: pyflakes, syntax, bugbear, the bandit-derived S rules, async misuse, None comparison, bare except.
 RUFF_SELECT = ("F", "E9", "E711", "E722", "B", "S", "ASYNC", "PLE")
 
 _RUFF: dict[str, str] = {
@@ -95,7 +95,9 @@ def classify(diag: Diagnostic, hints: Mapping[str, str], line_text: str = "") ->
     elif diag.tool == "mypy":
         rule = _MYPY.get(diag.code, "type-error")
         text = f"{diag.message} {diag.hint or ''}"
-        if "Coroutine[" in text or "await" in (diag.hint or ""):
+        if re.search(r"gets multiple values for keyword argument|^Too (many|few) arguments", diag.message):
+            rule = "call-arity"
+        elif "Coroutine[" in text or "await" in (diag.hint or ""):
             rule = "missing-await"
         elif rule == "attribute-error" and diag.message.startswith("Module ") and "has no attribute" in text:
             rule = "unresolved-import" if line_text.lstrip().startswith(("from ", "import ")) else rule

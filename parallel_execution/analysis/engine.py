@@ -21,7 +21,9 @@ reports it). mypy runs once per group of import roots with distinct module names
 tool version, the interpreter and the size and mtime of every Python file under the roots it can
 see, so repeating an analysis of unchanged files starts no process at all (``cached: true``).
 
-Diagnostics are classified (``catalogue.classify``), a forgotten ``await`` is moved to its call
+Undefined names are ruff's (pyflakes follows Python's own scoping: names bound by ``global`` in a
+function, ``__class__``), mypy's ``name-defined`` only counts in modules with a star import, where
+pyflakes cannot tell. Diagnostics are classified (``catalogue.classify``), a forgotten ``await`` is moved to its call
 (``core.relocate_missing_await``), duplicates (two tools, one defect, one line) are merged into one
 with ``also`` naming the others, and only files inside ``root`` are kept.
 """
@@ -142,7 +144,8 @@ def _stamps(roots: set[Path], extra: Sequence[str]) -> list[tuple[str, int, int]
 
 
 async def _cached(argv: list[str], cwd: Path, stamps: list[tuple[str, int, int]], timeout: float,
-                  ok: Callable[[ToolRun], bool], key_extra: Sequence[str] = ()) -> tuple[ToolRun, bool]:
+                  ok: Callable[[ToolRun], bool], key_extra: Sequence[str] = (),
+                  env: Mapping[str, str] | None = None) -> tuple[ToolRun, bool]:
     key = hashlib.sha256(json.dumps([argv, str(cwd), stamps, list(key_extra)]).encode()).hexdigest()
     path = tools.cache_base() / "results" / key[:2] / f"{key}.json"
     try:
@@ -150,7 +153,7 @@ async def _cached(argv: list[str], cwd: Path, stamps: list[tuple[str, int, int]]
         return ToolRun(tuple(argv), saved["returncode"], saved["stdout"], saved["stderr"]), True
     except (OSError, ValueError, KeyError):
         pass
-    run = await run_tool(argv, cwd=cwd, timeout=timeout)
+    run = await run_tool(argv, cwd=cwd, timeout=timeout, env=env)
     if run.ok and ok(run):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -190,7 +193,8 @@ async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Dia
 
 
 async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow: str,
-                deadline: float) -> tuple[list[Diagnostic], list[CheckRun]]:
+                deadline: float, mypy_path: Sequence[Path] = (),
+                cache_key: str | None = None) -> tuple[list[Diagnostic], list[CheckRun]]:
     rules = ("all error codes", "--check-untyped-defs", f"--follow-imports={follow}")
     if not files:
         return [], []
@@ -202,12 +206,15 @@ async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow
     for group in mypy_groups(Path(f) for f in files):
         started = time.monotonic()
         roots = {import_root(f) for f in group}
-        cache = tools.cache_dir("mypy", *sorted(map(str, roots)), str(python.path))
+        search = [cache_key] if cache_key else sorted(map(str, mypy_path or roots))
+        cache = tools.cache_dir("mypy", *search, str(python.path))
         argv = tools.mypy_argv([str(f) for f in group], python=python.path, config=config, cache=cache,
                                follow=follow)
-        stamps = _stamps(roots, [str(config)] if config else [])
+        stamps = _stamps(roots | {Path(p) for p in mypy_path}, [str(config)] if config else [])
+        env = {"MYPYPATH": os.pathsep.join(map(str, mypy_path))} if mypy_path else None
         run, cached = await _cached(argv, root, stamps, deadline - time.monotonic(),
-                                    lambda r: r.returncode in (0, 1), (python.version, tools.version("mypy") or ""))
+                                    lambda r: r.returncode in (0, 1), (python.version, tools.version("mypy") or "",
+                                                                       *(f"MYPYPATH={p}" for p in mypy_path)), env)
         if run.ok and run.returncode in (0, 1):
             try:
                 found += parse_mypy(run.stdout, root)
@@ -276,8 +283,12 @@ def _merge(found: list[Diagnostic]) -> list[Diagnostic]:
 
 async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapping[str, str] | None = None,
                   python: ProjectInterpreter | None = None, package_files: Sequence[str] = (),
-                  timeout: float = DEFAULT_TIMEOUT) -> Report:
-    """Analyse ``files`` (absolute paths inside ``root``) at ``depth``; never raises for bad code."""
+                  timeout: float = DEFAULT_TIMEOUT, mypy_path: Sequence[Path] = (),
+                  mypy_cache_key: str | None = None) -> Report:
+    """Analyse ``files`` (absolute paths inside ``root``) at ``depth``; never raises for bad code.
+
+    ``mypy_path``: folders mypy searches for imports besides the files' own roots (``MYPYPATH``);
+    ``mypy_cache_key``: share one incremental cache between runs whose roots differ (scratch copies)."""
     root = root.resolve()
     deadline = time.monotonic() + timeout
     python = python or find_project_interpreter(root)
@@ -292,7 +303,8 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
         trees_all = {**package_trees, **trees}
         mypy_files = sorted(trees_all)
         jobs.append(_bandit(wanted, root, deadline))
-    jobs.insert(1, _mypy(mypy_files, root, python, "normal" if depth == "deep" else "silent", deadline))
+    jobs.insert(1, _mypy(mypy_files, root, python, "normal" if depth == "deep" else "silent", deadline, mypy_path,
+                         mypy_cache_key))
     results = await asyncio.gather(*jobs)
     found: list[Diagnostic] = []
     checks: list[CheckRun] = []
@@ -309,10 +321,14 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
     checks.append(CheckRun("core", None, tuple(core_rules), len(trees), "ok", None, None,
                            time.monotonic() - started))
     hints = import_hints(trees)
+    starred = {f for f, t in trees.items() if any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
+                                                  for n in t.body)}
     classified = []
     for diag in found:
         if not Path(diag.file).is_relative_to(root):
             continue
+        if diag.tool == "mypy" and diag.code == "name-defined" and diag.file not in starred:
+            continue  # pyflakes (ruff F821) follows Python's scoping; mypy misses `global` and `__class__`
         lines = sources.get(diag.file, "").splitlines()
         line_text = lines[diag.line - 1] if 0 < diag.line <= len(lines) else ""
         diag = diag if diag.tool == "core" else diag.with_(rule=classify(diag, hints, line_text))

@@ -56,7 +56,7 @@ def cache_dir(kind: str, *key: str) -> Path:
 
 def ruff_binary() -> str | None:
     try:
-        from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
+        from ruff.__main__ import find_ruff_bin
 
         return str(find_ruff_bin())
     except (ImportError, FileNotFoundError):

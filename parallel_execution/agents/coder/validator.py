@@ -40,8 +40,7 @@ from pathlib import Path
 import orjson
 
 from parallel_execution import astsafe
-from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
-from parallel_execution.agents.coder.arity import call_arity_check
+from parallel_execution.agents.coder.analysis import shared_checks
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
 from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_names
 from parallel_execution.agents.coder.report import Check, Level, ValidationReport
@@ -107,10 +106,7 @@ def static_checks(
         return checks
 
     resolver = ImportResolver([*([folder] if folder else []), *import_roots])
-    checks += name_checks(tree, source, filename, resolver)
-    checks.append(import_checks(tree, resolver))
-    checks.append(call_arity_check(tree, resolver))
-    checks.append(unused_imports_check(tree))
+    checks += shared_checks(tree, source, filename, resolver)
     checks += moderate_checks(tree, node_type, names)
     if level == "strict":
         checks += strict_checks(tree, node_type)

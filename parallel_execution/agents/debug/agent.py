@@ -104,7 +104,7 @@ async def _off_loop(fn: Callable[..., T], *args: Any) -> T:
     def work() -> None:
         try:
             result = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+        except BaseException as exc:  # handed to the awaiting task
             loop.call_soon_threadsafe(settle, future.set_exception, exc)
         else:
             loop.call_soon_threadsafe(settle, future.set_result, result)
@@ -207,7 +207,7 @@ def redact_literals(text: str) -> str:
 
 
 def _contexts(errors: list[TraceError], sources: Mapping[str, SourceFile], root_file: str | None,
-              root_line: int | None, secrets: set[tuple[str, int]] = frozenset()) -> tuple[dict[str, Any], ...]:
+              root_line: int | None, secrets: frozenset[tuple[str, int]] = frozenset()) -> tuple[dict[str, Any], ...]:
     shown: list[dict[str, Any]] = []
     seen: set[tuple[str, int]] = set()
     places = [(f.file, f.line, f.function, "innermost-frame") for e in errors if (f := e.innermost())]
@@ -262,7 +262,7 @@ def _conclude(prep: _Prepared, report: engine.Report, problem: str, hypothesis: 
         errors=tuple(prep.errors), findings=tuple(ordered), root_cause=root_cause,
         hypotheses=tuple(candidates[:MAX_HYPOTHESES]), hypothesis_check=check,
         code_context=_contexts(prep.errors, sources, root.file if root else None, root.line if root else None,
-                               {(f.file, f.line) for f in ordered if f.rule == "hardcoded-secret"}),
+                               frozenset((f.file, f.line) for f in ordered if f.rule == "hardcoded-secret")),
         index_modules=len(prep.package), notes=tuple([*prep.notes, *notes]),
         checks=tuple(c.to_json() for c in report.checks), interpreter=report.interpreter.describe(),
     )

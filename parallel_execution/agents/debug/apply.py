@@ -35,10 +35,8 @@ def _edited(text: str, findings: list[Finding]) -> tuple[str, list[Finding]]:
     newline = "\r\n" if text.count("\r\n") * 2 > text.count("\n") else "\n"
     applied: list[Finding] = []
     used: set[int] = set()
-    ordered = sorted(findings, key=lambda f: (f.fix.edit.line, f.fix.edit.kind == "replace"),  # type: ignore[union-attr]
-                     reverse=True)
-    for item in ordered:
-        edit = item.fix.edit  # type: ignore[union-attr]
+    edits = [(item, item.fix.edit) for item in findings if item.fix is not None and item.fix.edit is not None]
+    for item, edit in sorted(edits, key=lambda pair: (pair[1].line, pair[1].kind == "replace"), reverse=True):
         if edit.line in used or not 1 <= edit.line <= len(lines) + 1:
             continue
         if edit.kind == "replace":
@@ -47,8 +45,7 @@ def _edited(text: str, findings: list[Finding]) -> tuple[str, list[Finding]]:
                 continue
             lines[edit.line - 1] = edit.new + current[len(current.rstrip("\r\n")):]
         else:
-            indent = ""
-            lines.insert(edit.line - 1, indent + edit.new + newline)
+            lines.insert(edit.line - 1, edit.new + newline)
         used.add(edit.line)
         applied.append(item)
     return "".join(lines), list(reversed(applied))
