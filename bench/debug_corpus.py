@@ -31,7 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from parallel_execution.agents.debug.agent import analyse
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 # (class, file, [(exact text of the line to edit, its replacement)], expected lines (None: the first edit's line))
 Mutation = tuple[str, str, list[tuple[str, str]], list[str] | None]

@@ -41,8 +41,8 @@ import benchlib
 from benchlib import Clock, fmt, markdown_table, median, scratch_dir, timed, two_parent_dag, working_directory
 
 from parallel_execution.dispatcher import dispatch
-from parallel_execution.planner import build_plan, parse_input
-from parallel_execution.scheduler import Scheduler
+from parallel_execution.inputs.validate import build_plan, parse_input
+from parallel_execution.run.scheduler import Scheduler
 
 __all__ = ["dask_graph", "main", "measure", "profile", "thread_split"]
 

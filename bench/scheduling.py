@@ -37,7 +37,7 @@ import benchlib
 from benchlib import RandomDag, fmt, levels, lower_bound, markdown_table, random_dag, scratch_dir
 
 from parallel_execution.dispatcher import dispatch
-from parallel_execution.graph import check_graph, simulate_makespan
+from parallel_execution.graph.checks import check_graph, simulate_makespan
 
 __all__ = ["Ratios", "main", "run_ours", "run_waves"]
 

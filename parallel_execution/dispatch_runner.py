@@ -18,9 +18,9 @@ if __package__ in (None, ""):
         sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
 
-from parallel_execution.cli import entrypoint, main
+from parallel_execution.commands.cli import entrypoint, main
 from parallel_execution.dispatcher import ParallelDispatcher, adispatch, dispatch
-from parallel_execution.schema import DispatchConfig, DispatchInput, DispatchResult, Task
+from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, DispatchResult, Task
 
 __all__ = ["DispatchConfig", "DispatchInput", "DispatchResult", "ParallelDispatcher", "Task", "adispatch",
            "dispatch", "main"]

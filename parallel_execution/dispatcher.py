@@ -22,12 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from parallel_execution.agents.base import Services
-from parallel_execution.graph import critical_path
-from parallel_execution.outcomes import ObserverLike, PriorResult, TaskOutcome
-from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
-from parallel_execution.redact import Redactor
-from parallel_execution.scheduler import Scheduler
-from parallel_execution.schema import (
+from parallel_execution.graph.checks import critical_path
+from parallel_execution.inputs.schema import (
     DispatchConfig,
     DispatchInput,
     DispatchResult,
@@ -36,7 +32,11 @@ from parallel_execution.schema import (
     Task,
     TaskResult,
 )
-from parallel_execution.traces import TraceWriter
+from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
+from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
+from parallel_execution.run.scheduler import Scheduler
+from parallel_execution.traces.redact import Redactor
+from parallel_execution.traces.writer import TraceWriter
 
 __all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id", "run_sync"]
 

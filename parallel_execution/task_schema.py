@@ -12,9 +12,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from parallel_execution.builder import TaskBuilder
-from parallel_execution.graph import detect_circular_dependencies, validate_task_dependencies
-from parallel_execution.schema import DispatchConfig, DispatchInput, Task
+from parallel_execution.graph.checks import detect_circular_dependencies, validate_task_dependencies
+from parallel_execution.inputs.builder import TaskBuilder
+from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
 
 __all__ = ["DispatchConfig", "DispatchInput", "Task", "TaskBuilder", "detect_circular_dependencies",
            "validate_task_dependencies"]

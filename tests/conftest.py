@@ -91,6 +91,8 @@ def runner_env() -> dict[str, str]:
     """Environment for running the CLI in a subprocess from the repo checkout."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    # As in an activated virtual environment: a task's bare ``python3`` is the interpreter running the tests.
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
 
@@ -101,7 +103,7 @@ def real_claude_cli() -> str | None:
     """The real Claude Code program (on PATH or bundled in claude-agent-sdk), never a stand-in."""
     import shutil
 
-    from parallel_execution.claude.binary import bundled_binary
+    from parallel_execution.claude_code.binary import bundled_binary
 
     bundled = bundled_binary()
     return shutil.which("claude") or (str(bundled) if bundled else None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from parallel_execution.agents.coder.validator import validate_source
 from parallel_execution.agents.debug.agent import analyse
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 SOURCE = '''"""A Compute node with one defect of each kind the coder gates on."""
 

@@ -15,7 +15,7 @@ from parallel_execution.agents.debug.agent import analyse as debug_analyse
 from parallel_execution.analysis import engine, tools
 from parallel_execution.analysis.files import NotRegularFile, read_regular
 from parallel_execution.analysis.procs import run_tool
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 APP = '''"""App."""
 import asyncio

@@ -155,7 +155,7 @@ def stale_cli_mentions(body: str, help_for: Callable[[str | None], str | None]) 
 
 def runner(*argv: str) -> tuple[int, str]:
     """``dispatch-runner ARGV`` in this process: exit code and stdout (stderr is discarded)."""
-    from parallel_execution.cli import main
+    from parallel_execution.commands.cli import main
 
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
@@ -285,7 +285,7 @@ def test_settings_allow_only_the_runner_commands() -> None:
 
 def test_allowed_commands_are_real_entry_points() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.cli:entrypoint"
+    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.commands.cli:entrypoint"
     assert (REPO / "parallel_execution" / "__main__.py").is_file()
     assert (REPO / "parallel_execution" / "dispatch_runner.py").is_file()
 

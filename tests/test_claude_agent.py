@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from parallel_execution.agents.base import TaskContext
 from parallel_execution.agents.claude import ClaudeAgent, ClaudeInput
 from parallel_execution.agents.registry import load_agent
-from parallel_execution.budget import BUDGET_SERVICE
 from parallel_execution.errors import TaskFailure
+from parallel_execution.run.budget import BUDGET_SERVICE
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -248,7 +248,7 @@ def test_input_errors_at_validation_time(tmp_path: Path, input_data: dict[str, A
 def test_public_names_exist(module: str):
     import importlib
 
-    loaded = importlib.import_module(f"parallel_execution.claude.{module}")
+    loaded = importlib.import_module(f"parallel_execution.claude_code.{module}")
     assert loaded.__doc__ and all(hasattr(loaded, name) for name in loaded.__all__)
 
 

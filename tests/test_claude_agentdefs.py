@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from parallel_execution.claude.agentdefs import AgentDefinitionError, load_agent_definition, parse_definition
+from parallel_execution.claude_code.agentdefs import AgentDefinitionError, load_agent_definition, parse_definition
 
 REPO = Path(__file__).resolve().parent.parent
 

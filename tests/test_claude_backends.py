@@ -13,7 +13,7 @@ import pytest
 from fake_claude.harness import calls, events, make_ctx, use_fake
 
 from parallel_execution.agents.base import TaskContext
-from parallel_execution.claude.backends import diagnose, generate_code
+from parallel_execution.claude_code.backends import diagnose, generate_code
 from parallel_execution.errors import TaskFailure
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from parallel_execution.claude import binary
-from parallel_execution.claude.binary import ClaudeNotInstalled, bundled_binary, find_claude_binary
+from parallel_execution.claude_code import binary
+from parallel_execution.claude_code.binary import ClaudeNotInstalled, bundled_binary, find_claude_binary
 
 
 def executable(path: Path) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from parallel_execution.claude.changes import diff, snapshot
+from parallel_execution.claude_code.changes import diff, snapshot
 
 
 def test_created_modified_deleted(tmp_path: Path):

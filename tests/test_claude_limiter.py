@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from parallel_execution.agents.base import Services, TaskContext
-from parallel_execution.claude.limiter import LIMITER_SERVICE, AdaptiveLimiter, Slot, limiter_for
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.claude_code.limiter import LIMITER_SERVICE, AdaptiveLimiter, Slot, limiter_for
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 
 @pytest.mark.parametrize(

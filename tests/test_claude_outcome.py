@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from parallel_execution.claude.outcome import classify, parse_reset_time, result_text
+from parallel_execution.claude_code.outcome import classify, parse_reset_time, result_text
 
 
 def result(**fields):

@@ -23,7 +23,7 @@ import pytest
 from fake_claude.harness import make_ctx
 
 from parallel_execution.agents.claude import ClaudeAgent, ClaudeInput
-from parallel_execution.claude.binary import bundled_binary
+from parallel_execution.claude_code.binary import bundled_binary
 from parallel_execution.errors import TaskFailure
 
 REAL = bundled_binary()
@@ -64,8 +64,8 @@ def test_real_cli_accepts_our_flags_and_reports_not_logged_in(tmp_path: Path, mo
 
 @pytest.mark.skipif(HAS_CREDENTIALS, reason="credentials present")
 def test_real_cli_resume_of_an_unknown_session_is_not_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from parallel_execution.claude.outcome import classify
-    from parallel_execution.claude.session import SessionSpec, run_session
+    from parallel_execution.claude_code.outcome import classify
+    from parallel_execution.claude_code.session import SessionSpec, run_session
 
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "config"))
     spec = SessionSpec("hi", tmp_path, resume="7f3c2b1a-0000-4000-8000-000000000000")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from parallel_execution.claude.reports import extract_json_report, merge_diagnosis, split_report
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.claude_code.reports import extract_json_report, merge_diagnosis, split_report
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fake_claude.harness import FAKE, alive, calls, pids, use_fake, wait_for_pids, wait_gone
 
-from parallel_execution.claude.session import SessionSpec, build_argv, run_session
+from parallel_execution.claude_code.session import SessionSpec, build_argv, run_session
 from parallel_execution.errors import TaskFailure
 
 

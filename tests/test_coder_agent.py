@@ -18,7 +18,7 @@ from parallel_execution.agents.base import TaskContext
 from parallel_execution.agents.coder import CoderAgent, CoderInput
 from parallel_execution.agents.registry import load_agent
 from parallel_execution.errors import TaskFailure
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT = "Effect node that writes user data to PostgreSQL users table with validation"

@@ -22,7 +22,7 @@ from parallel_execution.agents.debug import agent as agent_module
 from parallel_execution.agents.debug.agent import AnalysisCancelled
 from parallel_execution.agents.registry import load_agent
 from parallel_execution.errors import TaskFailure
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).parent / "debug_corpus"

@@ -24,7 +24,7 @@ import pytest
 from parallel_execution.agents.base import TaskContext
 from parallel_execution.agents.debug import DebugAgent
 from parallel_execution.agents.debug.rules import RULES
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
 
 CORPUS = Path(__file__).parent / "debug_corpus"
 CASES = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.json").is_file())

@@ -16,9 +16,9 @@ from conftest import RUNNER, runner_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parallel_execution import cli
+from parallel_execution.commands import cli
 from parallel_execution.errors import InvalidInput
-from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.inputs.validate import build_plan, parse_input
 
 json_scalars = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False) | st.text(max_size=20)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parallel_execution.graph import (
+from parallel_execution.graph.checks import (
     bottom_levels,
     check_graph,
     critical_path,

@@ -16,8 +16,9 @@ import pytest
 import yaml
 from conftest import real_claude_cli
 
-from parallel_execution import __version__, install
-from parallel_execution.install import (
+from parallel_execution import __version__
+from parallel_execution.commands import install
+from parallel_execution.commands.install import (
     MANIFEST_NAME,
     PERMISSION_RULES,
     BundleFile,

@@ -18,7 +18,7 @@ from conftest import REPO, runner_env
 
 MEASURE = r"""
 import resource, sys, time, orjson
-from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.inputs.validate import build_plan, parse_input
 raw = open(sys.argv[1], "rb").read()
 started = time.monotonic()
 if sys.argv[2] == "validate":

@@ -18,10 +18,10 @@ import orjson
 import pytest
 from conftest import REPO, RUNNER, runner_env
 
-from parallel_execution.cli import main as cli_main
+from parallel_execution.commands.cli import main as cli_main
 from parallel_execution.errors import InvalidInput
-from parallel_execution.plan_file import parse_plan, select_tasks
-from parallel_execution.plan_store import Claim, PlanStore
+from parallel_execution.plans.file import parse_plan, select_tasks
+from parallel_execution.plans.store import Claim, PlanStore
 
 EXAMPLE_PLAN = REPO / "examples" / "plans" / "implementation_plan.json"
 
@@ -259,7 +259,7 @@ def test_status_write_back_changes_only_status_values(layout: str, tmp_path: Pat
 
 def test_write_back_falls_back_to_the_files_layout_if_an_edit_in_place_is_impossible(tmp_path: Path,
                                                                                    monkeypatch: pytest.MonkeyPatch):
-    import parallel_execution.plan_store as plan_store
+    import parallel_execution.plans.store as plan_store
 
     monkeypatch.setattr(plan_store, "_locate_statuses", lambda text: {})
     plan = write_plan(tmp_path / "plan.json", {"phases": [phase("p1", [sub("a")])]}, indent=4)
@@ -271,7 +271,7 @@ def test_concurrent_writers_in_separate_processes_never_lose_an_update(tmp_path:
     writers, per_writer = 4, 25
     document = {"phases": [phase(f"p{w}", [sub(f"s{w}-{i}") for i in range(per_writer)]) for w in range(writers)]}
     plan = write_plan(tmp_path / "plan.json", document)
-    script = ("import sys\nfrom parallel_execution.plan_store import PlanStore\nstore = PlanStore(sys.argv[1])\n"
+    script = ("import sys\nfrom parallel_execution.plans.store import PlanStore\nstore = PlanStore(sys.argv[1])\n"
               f"for i in range({per_writer}):\n    store.update({{f's{{sys.argv[2]}}-{{i}}': 'completed'}})\n")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(plan), str(w)], env=runner_env())
              for w in range(writers)]

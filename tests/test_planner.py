@@ -7,7 +7,7 @@ import os
 import pytest
 
 from parallel_execution.errors import InvalidInput
-from parallel_execution.planner import build_plan, parse_input
+from parallel_execution.inputs.validate import build_plan, parse_input
 
 
 def plan_errors(document, **kw):

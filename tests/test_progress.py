@@ -13,9 +13,9 @@ import orjson
 import pytest
 from conftest import RUNNER, runner_env
 
-from parallel_execution.outcomes import Attempt, TaskOutcome
-from parallel_execution.planner import build_plan, parse_input
-from parallel_execution.progress import EventLog, LiveProgress, PlainProgress, describe_plan_text
+from parallel_execution.inputs.validate import build_plan, parse_input
+from parallel_execution.run.outcomes import Attempt, TaskOutcome
+from parallel_execution.views.progress import EventLog, LiveProgress, PlainProgress, describe_plan_text
 
 PY = sys.executable
 TASKS = [

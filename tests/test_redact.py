@@ -9,7 +9,7 @@ import sys
 
 from conftest import RUNNER, runner_env
 
-from parallel_execution.redact import REDACTED, Redactor, looks_secret
+from parallel_execution.traces.redact import REDACTED, Redactor, looks_secret
 
 
 def test_secret_names_and_values_are_redacted_everywhere():

@@ -16,9 +16,10 @@ import orjson
 import pytest
 from conftest import config
 
-from parallel_execution import cli, dispatch
-from parallel_execution.report import assign_lanes, chrome_trace, html_report, key_output, markdown_report
-from parallel_execution.tracestore import DispatchRecord, load_dispatch
+from parallel_execution import dispatch
+from parallel_execution.commands import cli
+from parallel_execution.traces.store import DispatchRecord, load_dispatch
+from parallel_execution.views.report import assign_lanes, chrome_trace, html_report, key_output, markdown_report
 
 PROMPT = "Generate the users node, build it, and <script>alert(1)</script> check"
 TASKS = [
@@ -162,7 +163,11 @@ def test_chrome_trace_has_a_complete_event_per_attempt_on_its_worker_slot(record
     complete = [e for e in events if e["ph"] == "X"]
     expected = sorted((task_id, round(a["started_ms"] * 1000, 1), round(a["duration_ms"] * 1000, 1))
                       for task_id, a in _attempts(record))
-    assert sorted((e["name"], e["ts"], e["dur"]) for e in complete) == pytest.approx(expected, abs=0.2)
+    got = sorted((e["name"], e["ts"], e["dur"]) for e in complete)
+    assert [name for name, _, _ in got] == [name for name, _, _ in expected]
+    # pytest >= 9 refuses approx() of nested tuples: compare the numbers flat
+    assert [v for _, *times in got for v in times] == pytest.approx([v for _, *times in expected for v in times],
+                                                                    abs=0.2)
     assert all(e["pid"] == 1 and e["tid"] == lanes[e["name"]] + 1 for e in complete)
     assert {e["args"]["status"] for e in complete if e["name"] == "flaky"} == {"error", "success"}
     names = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}

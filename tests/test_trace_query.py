@@ -6,10 +6,11 @@ import orjson
 import pytest
 from conftest import config
 
-from parallel_execution import cli, dispatch
+from parallel_execution import dispatch
+from parallel_execution.commands import cli
 from parallel_execution.errors import InvalidInput
-from parallel_execution.trace_query import query
-from parallel_execution.tracestore import load_dispatch
+from parallel_execution.traces.query import query
+from parallel_execution.traces.store import load_dispatch
 
 TASKS = [
     {"task_id": "gen", "agent": "echo", "input_data": {"message": {"generated_file": "out/users.py"}}},

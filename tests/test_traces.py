@@ -11,8 +11,8 @@ import pytest
 from conftest import RUNNER, config, runner_env
 
 from parallel_execution import dispatch
-from parallel_execution.fsio import atomic_write_text
-from parallel_execution.schema import SCHEMA_VERSION
+from parallel_execution.inputs.schema import SCHEMA_VERSION
+from parallel_execution.traces.fsio import atomic_write_text
 
 
 def tasks():

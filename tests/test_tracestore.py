@@ -14,8 +14,8 @@ from conftest import config
 from parallel_execution import dispatch
 from parallel_execution.dispatcher import DispatchRun, coerce_input
 from parallel_execution.errors import InvalidInput
-from parallel_execution.planner import build_plan
-from parallel_execution.tracestore import find_index, list_dispatches, load_dispatch
+from parallel_execution.inputs.validate import build_plan
+from parallel_execution.traces.store import find_index, list_dispatches, load_dispatch
 
 TASKS = [
     {"task_id": "a", "agent": "echo", "input_data": {"message": "hello"}},

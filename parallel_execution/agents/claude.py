@@ -4,7 +4,7 @@ The prompt (plus an optional ``context`` value, appended as JSON, which is where
 references to earlier tasks' outputs go) is sent to ``claude -p``; ``agent`` names a definition in
 ``agents/`` whose body becomes the system prompt and whose ``tools``/``model``/``permissionMode``/
 ``maxTurns`` are defaults the task may override. Sessions of a dispatch share an adaptive
-concurrency limit and the dispatch's budget; see ``parallel_execution.claude``.
+concurrency limit and the dispatch's budget; see ``parallel_execution.claude_code``.
 
 Output: ``result``, ``structured_output``, ``session_id``, ``num_turns``, ``usage`` (tokens),
 ``total_cost_usd``, ``duration_api_ms``, ``transcript`` (the stream-json log in the trace folder),
@@ -27,12 +27,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext
-from parallel_execution.claude.agentdefs import AgentDefinitionError, load_agent_definition
-from parallel_execution.claude.changes import diff, snapshot
-from parallel_execution.claude.runner import DEFAULT_STALL_SECONDS, ClaudeRequest, ClaudeWorker
+from parallel_execution.claude_code.agentdefs import AgentDefinitionError, load_agent_definition
+from parallel_execution.claude_code.changes import diff, snapshot
+from parallel_execution.claude_code.runner import DEFAULT_STALL_SECONDS, ClaudeRequest, ClaudeWorker
 from parallel_execution.errors import TaskFailure
-from parallel_execution.fsio import dumps_json
-from parallel_execution.paths import CONTEXT_KEY, PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
+from parallel_execution.inputs.paths import CONTEXT_KEY, PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
+from parallel_execution.traces.fsio import dumps_json
 
 __all__ = ["ClaudeAgent", "ClaudeInput", "PermissionMode"]
 

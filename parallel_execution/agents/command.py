@@ -22,7 +22,7 @@ from pydantic import Field
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext
 from parallel_execution.errors import TaskFailure
-from parallel_execution.paths import WorkspacePath
+from parallel_execution.inputs.paths import WorkspacePath
 
 __all__ = ["CommandAgent", "CommandInput", "kill_process_group"]
 

@@ -3,6 +3,7 @@
 Modules::
 
     interpreter.py  the user's project interpreter (imports resolve as for the user)
+    astsafe.py      parsing untrusted source without exhausting the stack
     procs.py        analyzers as killable subprocesses with timeouts
     tools.py        ruff / mypy / bandit: where, version, project config, command line, caches
     diagnostics.py  Diagnostic and CheckRun values; each tool's JSON parsed

@@ -43,8 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from parallel_execution import astsafe
-from parallel_execution.analysis import core, tools
+from parallel_execution.analysis import astsafe, core, tools
 from parallel_execution.analysis.catalogue import RUFF_SELECT, classify
 from parallel_execution.analysis.diagnostics import CheckRun, Diagnostic, parse_bandit, parse_mypy, parse_ruff
 from parallel_execution.analysis.files import SKIP_DIRS, import_root, is_regular, mypy_groups, read_regular

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from parallel_execution.agents.base import Services, TaskContext
-from parallel_execution.budget import BUDGET_SERVICE, Budget
-from parallel_execution.paths import WorkspacePolicy
+from parallel_execution.inputs.paths import WorkspacePolicy
+from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 
 FAKE = Path(__file__).resolve().parent / "claude"
 

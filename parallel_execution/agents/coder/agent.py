@@ -45,8 +45,8 @@ from parallel_execution.agents.coder.scaffold import todo_lines
 from parallel_execution.agents.coder.spec import build_spec
 from parallel_execution.agents.coder.validator import validate_source
 from parallel_execution.errors import TaskFailure
-from parallel_execution.fsio import atomic_write_bytes
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePath, resolve_in_workspace
+from parallel_execution.traces.fsio import atomic_write_bytes
 
 __all__ = ["CoderAgent", "CoderInput"]
 

@@ -46,7 +46,7 @@ async def _scaffold(request: GenerationRequest, ctx: TaskContext) -> str:
 async def _claude(request: GenerationRequest, ctx: TaskContext) -> str:
     # Imported here: the claude package is only needed (and only loaded) for model-backed tasks.
     from parallel_execution.agents.coder.validator import validate_source
-    from parallel_execution.claude.backends import generate_code
+    from parallel_execution.claude_code.backends import generate_code
 
     spec = request.spec
 

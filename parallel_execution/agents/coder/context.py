@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from parallel_execution import astsafe
 from parallel_execution.agents.coder.naming import snake_case
 from parallel_execution.agents.coder.resolve import ImportResolver
+from parallel_execution.analysis import astsafe
 
 __all__ = ["ContextFile", "ContextFileError", "ContextName", "mentioned_names", "read_context_files"]
 

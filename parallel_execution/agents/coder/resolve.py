@@ -32,7 +32,7 @@ from functools import lru_cache
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
-from parallel_execution import astsafe
+from parallel_execution.analysis import astsafe
 
 __all__ = ["ImportResolver", "ModuleNames", "top_level_definitions"]
 

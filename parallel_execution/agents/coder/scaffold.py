@@ -20,9 +20,9 @@ import json
 import re
 import textwrap
 
-from parallel_execution import astsafe
 from parallel_execution.agents.coder.contract import Clause
 from parallel_execution.agents.coder.spec import ModelField, NodeSpec
+from parallel_execution.analysis import astsafe
 
 __all__ = ["TODO_MARKER", "render_source", "todo_lines"]
 

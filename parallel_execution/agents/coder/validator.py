@@ -39,12 +39,12 @@ from pathlib import Path
 
 import orjson
 
-from parallel_execution import astsafe
 from parallel_execution.agents.coder.analysis import shared_checks
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
 from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_names
 from parallel_execution.agents.coder.report import Check, Level, ValidationReport
 from parallel_execution.agents.coder.resolve import ImportResolver
+from parallel_execution.analysis import astsafe
 
 __all__ = ["DEFAULT_IMPORT_TIMEOUT", "static_checks", "validate_source"]
 

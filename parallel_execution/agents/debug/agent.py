@@ -50,7 +50,7 @@ from parallel_execution.analysis.diagnostics import Diagnostic
 from parallel_execution.analysis.files import python_files
 from parallel_execution.analysis.interpreter import InterpreterNotFound, ProjectInterpreter, find_project_interpreter
 from parallel_execution.errors import TaskFailure
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePath, WorkspacePolicy
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePath, WorkspacePolicy
 
 __all__ = ["AnalysisCancelled", "DebugAgent", "DebugInput", "NoReadableFiles", "analyse"]
 
@@ -349,8 +349,8 @@ class DebugAgent(Agent[DebugInput]):
 async def _with_model_diagnosis(static: dict[str, Any], data: DebugInput, ctx: TaskContext) -> dict[str, Any]:
     """The claude backend: a session diagnoses with the static findings as evidence; those stay
     authoritative for file:line, model findings that point nowhere real become ``unverified_findings``."""
-    from parallel_execution.claude.backends import diagnose  # only model-backed tasks load it
-    from parallel_execution.claude.reports import merge_diagnosis
+    from parallel_execution.claude_code.backends import diagnose  # only model-backed tasks load it
+    from parallel_execution.claude_code.reports import merge_diagnosis
 
     model = await diagnose(ctx, evidence=static, problem_description=data.problem_description,
                            hypothesis=data.hypothesis, affected_files=data.affected_files,

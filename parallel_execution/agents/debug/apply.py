@@ -17,8 +17,8 @@ from typing import Any, Literal
 from parallel_execution.agents.debug.model import Finding
 from parallel_execution.analysis.engine import Depth, analyse
 from parallel_execution.analysis.interpreter import ProjectInterpreter
-from parallel_execution.fsio import atomic_write_text
-from parallel_execution.paths import WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.paths import WorkspacePolicy, resolve_in_workspace
+from parallel_execution.traces.fsio import atomic_write_text
 
 __all__ = ["ApplyMode", "apply_fixes", "target_for"]
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from parallel_execution.agents.debug.model import Frame, TraceError
 from parallel_execution.agents.debug.tracebacks import ParsedError
 from parallel_execution.analysis.files import SKIP_DIRS, is_regular, python_files, read_regular
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
 
 __all__ = ["Expansion", "code_snippet", "expand_affected", "map_errors"]
 

@@ -20,7 +20,7 @@ import symtable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parallel_execution import astsafe
+from parallel_execution.analysis import astsafe
 from parallel_execution.analysis.engine import decode_source
 from parallel_execution.analysis.files import MAX_SOURCE_BYTES, read_regular
 

@@ -30,10 +30,10 @@ from pydantic import BaseModel, ValidationError
 from parallel_execution.agents.base import Agent
 from parallel_execution.agents.registry import UnknownAgent, load_agent
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.graph import GraphFacts, bottom_levels, check_graph, critical_path, simulate_makespan
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
-from parallel_execution.refs import Ref, RefError, compile_filter, find_refs
-from parallel_execution.schema import DispatchConfig, DispatchInput, Task
+from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph, critical_path, simulate_makespan
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
+from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
 
 __all__ = ["PlannedTask", "ValidatedPlan", "build_plan", "parse_input", "pydantic_issues"]
 

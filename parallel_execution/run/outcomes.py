@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from parallel_execution.planner import PlannedTask
-from parallel_execution.schema import TaskStatus
+from parallel_execution.inputs.schema import TaskStatus
+from parallel_execution.inputs.validate import PlannedTask
 
 __all__ = ["Attempt", "Observer", "ObserverLike", "PriorResult", "TaskOutcome"]
 

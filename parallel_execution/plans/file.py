@@ -36,12 +36,12 @@ from typing import Any, Literal
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from parallel_execution import progress
-from parallel_execution.cli import EXIT_FAILED, EXIT_OK, add_run_options, apply_overrides, emit, execute
+from parallel_execution.commands.cli import EXIT_FAILED, EXIT_OK, add_run_options, apply_overrides, emit, execute
 from parallel_execution.dispatcher import DispatchRun, new_dispatch_id
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.plan_store import LOCK_TIMEOUT_SECONDS, Claim, PlanStore, StatusWriter
-from parallel_execution.planner import build_plan, parse_input, pydantic_issues
+from parallel_execution.inputs.validate import build_plan, parse_input, pydantic_issues
+from parallel_execution.plans.store import LOCK_TIMEOUT_SECONDS, Claim, PlanStore, StatusWriter
+from parallel_execution.views import progress
 
 __all__ = ["ImplementationPlan", "ParsedPlan", "PlanPhase", "PlanSelection", "PlanSubtask", "SubtaskDecision",
            "configure_parser", "main", "parse_plan", "select_tasks"]

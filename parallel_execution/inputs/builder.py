@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from parallel_execution.refs import REF_KEY
-from parallel_execution.schema import DispatchConfig, DispatchInput, Task
+from parallel_execution.inputs.refs import REF_KEY
+from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
 
 __all__ = ["TaskBuilder", "ref"]
 

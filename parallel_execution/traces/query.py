@@ -30,7 +30,7 @@ from typing import Any
 import jq
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.tracestore import DispatchRecord, list_dispatches, load_dispatch
+from parallel_execution.traces.store import DispatchRecord, list_dispatches, load_dispatch
 
 __all__ = ["configure_parser", "main", "query"]
 
@@ -65,7 +65,7 @@ def query(record: DispatchRecord, jq_filter: str) -> list[Any]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from parallel_execution.cli import emit
+    from parallel_execution.commands.cli import emit
 
     if args.traces_command == "list":
         emit(list_dispatches(args.trace_dir, limit=args.limit or None))

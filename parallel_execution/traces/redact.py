@@ -114,7 +114,7 @@ class Redactor:
         """Rewrite a text file (e.g. a captured stdout log) without known secret values."""
         if self._pattern is None:
             return
-        from parallel_execution.fsio import atomic_write_bytes
+        from parallel_execution.traces.fsio import atomic_write_bytes
 
         with open(path, "rb") as handle:
             data = handle.read(limit_bytes + 1)

@@ -32,12 +32,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from parallel_execution.digests import input_digest
-from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
-from parallel_execution.outcomes import Observer, TaskOutcome
-from parallel_execution.planner import ValidatedPlan
-from parallel_execution.redact import Redactor
-from parallel_execution.schema import SCHEMA_VERSION, DispatchResult
+from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
+from parallel_execution.inputs.validate import ValidatedPlan
+from parallel_execution.run.digests import input_digest
+from parallel_execution.run.outcomes import Observer, TaskOutcome
+from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.redact import Redactor
 
 __all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
 

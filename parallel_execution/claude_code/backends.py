@@ -30,13 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from parallel_execution.agents.base import TaskContext
-from parallel_execution.claude.agentdefs import AgentDefinition, AgentDefinitionError, load_agent_definition
-from parallel_execution.claude.changes import diff, snapshot
-from parallel_execution.claude.reports import split_report
-from parallel_execution.claude.runner import DEFAULT_STALL_SECONDS, ClaudeRequest, ClaudeWorker
+from parallel_execution.claude_code.agentdefs import AgentDefinition, AgentDefinitionError, load_agent_definition
+from parallel_execution.claude_code.changes import diff, snapshot
+from parallel_execution.claude_code.reports import split_report
+from parallel_execution.claude_code.runner import DEFAULT_STALL_SECONDS, ClaudeRequest, ClaudeWorker
 from parallel_execution.errors import TaskFailure
-from parallel_execution.fsio import atomic_write_text, dumps_json
-from parallel_execution.paths import PathOutsideWorkspace, resolve_in_workspace
+from parallel_execution.inputs.paths import PathOutsideWorkspace, resolve_in_workspace
+from parallel_execution.traces.fsio import atomic_write_text, dumps_json
 
 __all__ = ["STAGING_DIR", "Validator", "diagnose", "generate_code"]
 

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.fsio import dumps_json
-from parallel_execution.outcomes import Observer, ObserverLike, TaskOutcome
-from parallel_execution.planner import PlannedTask, ValidatedPlan
+from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan
+from parallel_execution.run.outcomes import Observer, ObserverLike, TaskOutcome
+from parallel_execution.traces.fsio import dumps_json
 
 __all__ = [
     "EventLog",

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from parallel_execution.schema import Task
+from parallel_execution.inputs.schema import Task
 
 __all__ = ["deps_digest", "digest", "input_digest"]
 

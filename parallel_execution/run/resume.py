@@ -26,15 +26,15 @@ from typing import Any
 
 import orjson
 
-from parallel_execution import progress
-from parallel_execution.cli import add_run_options, apply_overrides, execute, read_input
+from parallel_execution.commands.cli import add_run_options, apply_overrides, execute, read_input
 from parallel_execution.dispatcher import DispatchRun
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.outcomes import PriorResult
-from parallel_execution.planner import build_plan, parse_input
-from parallel_execution.redact import REDACTED
-from parallel_execution.traces import INPUT_NAME
-from parallel_execution.tracestore import load_dispatch
+from parallel_execution.inputs.validate import build_plan, parse_input
+from parallel_execution.run.outcomes import PriorResult
+from parallel_execution.traces.redact import REDACTED
+from parallel_execution.traces.store import load_dispatch
+from parallel_execution.traces.writer import INPUT_NAME
+from parallel_execution.views import progress
 
 __all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_run"]
 

@@ -31,8 +31,8 @@ import html
 import math
 from typing import Any
 
-from parallel_execution.fsio import atomic_write_text, dumps_json
-from parallel_execution.tracestore import DispatchRecord, load_dispatch
+from parallel_execution.traces.fsio import atomic_write_text, dumps_json
+from parallel_execution.traces.store import DispatchRecord, load_dispatch
 
 __all__ = ["assign_lanes", "chrome_trace", "configure_parser", "html_report", "key_output", "main",
            "markdown_report", "task_spans"]

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.schema import SCHEMA_VERSION
+from parallel_execution.inputs.schema import SCHEMA_VERSION
 
 __all__ = ["DispatchRecord", "find_index", "list_dispatches", "load_dispatch", "read_json"]
 

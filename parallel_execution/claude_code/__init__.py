@@ -19,9 +19,9 @@ The program is an optional extra: ``pip install 'parallel-dispatch[claude]'``.
 
 from __future__ import annotations
 
-from parallel_execution.claude.binary import INSTALL_HINT, ClaudeNotInstalled, find_claude_binary
-from parallel_execution.claude.outcome import Outcome, classify
-from parallel_execution.claude.runner import ClaudeRequest, ClaudeWorker, SessionResult
+from parallel_execution.claude_code.binary import INSTALL_HINT, ClaudeNotInstalled, find_claude_binary
+from parallel_execution.claude_code.outcome import Outcome, classify
+from parallel_execution.claude_code.runner import ClaudeRequest, ClaudeWorker, SessionResult
 
 __all__ = [
     "INSTALL_HINT",

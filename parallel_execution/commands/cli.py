@@ -24,12 +24,13 @@ import signal
 import sys
 from typing import Any, NoReturn
 
-from parallel_execution import __version__, progress
+from parallel_execution import __version__
 from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.fsio import dumps_json
-from parallel_execution.planner import ValidatedPlan, build_plan, parse_input
-from parallel_execution.schema import DispatchInput
+from parallel_execution.inputs.schema import DispatchInput
+from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
+from parallel_execution.traces.fsio import dumps_json
+from parallel_execution.views import progress
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "entrypoint", "input_schema", "main"]
 
@@ -38,11 +39,11 @@ _SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # name -> module with configure_parser(parser) and main(args) -> int; listed only if present.
 SUBCOMMAND_MODULES = {
-    "report": ("parallel_execution.report", "print a report of a dispatch (markdown, html, chrome-trace)"),
-    "traces": ("parallel_execution.trace_query", "list dispatches, query traces with jq"),
-    "resume": ("parallel_execution.resume", "continue an interrupted or failed dispatch"),
-    "plan": ("parallel_execution.plan_file", "run an implementation_plan.json"),
-    "install-agents": ("parallel_execution.install", "copy the Claude Code agents into a project or ~/.claude"),
+    "report": ("parallel_execution.views.report", "print a report of a dispatch (markdown, html, chrome-trace)"),
+    "traces": ("parallel_execution.traces.query", "list dispatches, query traces with jq"),
+    "resume": ("parallel_execution.run.resume", "continue an interrupted or failed dispatch"),
+    "plan": ("parallel_execution.plans.file", "run an implementation_plan.json"),
+    "install-agents": ("parallel_execution.commands.install", "copy the Claude Code agents into a project or ~/.claude"),
 }
 
 
@@ -131,7 +132,7 @@ def execute(run: DispatchRun) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     if args.resume:
-        from parallel_execution.resume import resume_run
+        from parallel_execution.run.resume import resume_run
 
         return resume_run(args, args.resume, read_input(args.file))
     plan = load_plan(args)

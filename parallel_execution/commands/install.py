@@ -41,7 +41,7 @@ from typing import Any, Literal
 import orjson
 
 from parallel_execution import __version__
-from parallel_execution.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 
 __all__ = [
     "MANIFEST_NAME",
@@ -62,7 +62,7 @@ MANIFEST_SCHEMA_VERSION = 1
 # The rules a project needs so the dispatcher agent can call the runner without a prompt each time.
 PERMISSION_RULES = ("Bash(dispatch-runner *)", "Bash(python -m parallel_execution *)")
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: parallel_execution/commands/install.py
 _SOURCE_MARKER = "agent-parallel-dispatcher.md"
 
 Action = Literal["created", "updated", "unchanged", "overwritten", "skipped", "removed"]
@@ -300,7 +300,7 @@ def _emit(document: dict[str, Any]) -> None:
 
 def _standalone(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m parallel_execution.install", description="Copy the Claude Code bundle into a .claude/ folder."
+        prog="python -m parallel_execution.commands.install", description="Copy the Claude Code bundle into a .claude/ folder."
     )
     configure_parser(parser)
     return main(parser.parse_args(argv))

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from parallel_execution.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
 
 __all__ = ["extract_json_report", "merge_diagnosis", "split_report"]
 

@@ -40,12 +40,12 @@ from typing import Any
 import orjson
 
 from parallel_execution.agents.base import TaskContext
-from parallel_execution.budget import BUDGET_SERVICE, Budget
-from parallel_execution.claude.binary import find_claude_binary
-from parallel_execution.claude.limiter import AdaptiveLimiter, Slot, limiter_for
-from parallel_execution.claude.outcome import Outcome, classify
-from parallel_execution.claude.session import SessionRun, SessionSpec, StopSession, run_session
+from parallel_execution.claude_code.binary import find_claude_binary
+from parallel_execution.claude_code.limiter import AdaptiveLimiter, Slot, limiter_for
+from parallel_execution.claude_code.outcome import Outcome, classify
+from parallel_execution.claude_code.session import SessionRun, SessionSpec, StopSession, run_session
 from parallel_execution.errors import TaskFailure
+from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 
 __all__ = ["CONTINUE_PROMPT", "DEFAULT_STALL_SECONDS", "ClaudeRequest", "ClaudeWorker", "SessionResult"]
 

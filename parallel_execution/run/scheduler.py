@@ -42,12 +42,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
-from parallel_execution.budget import BUDGET_SERVICE, Budget
-from parallel_execution.digests import deps_digest, digest, input_digest
 from parallel_execution.errors import TaskFailure
-from parallel_execution.outcomes import Attempt, ObserverLike, PriorResult, TaskOutcome
-from parallel_execution.planner import PlannedTask, ValidatedPlan, pydantic_issues
-from parallel_execution.refs import RefError, resolve_refs
+from parallel_execution.inputs.refs import RefError, resolve_refs
+from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
+from parallel_execution.run.budget import BUDGET_SERVICE, Budget
+from parallel_execution.run.digests import deps_digest, digest, input_digest
+from parallel_execution.run.outcomes import Attempt, ObserverLike, PriorResult, TaskOutcome
 
 __all__ = ["Scheduler"]
 

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.fsio import atomic_write_json, atomic_write_text
-from parallel_execution.outcomes import Observer, TaskOutcome
-from parallel_execution.planner import PlannedTask
+from parallel_execution.inputs.validate import PlannedTask
+from parallel_execution.run.outcomes import Observer, TaskOutcome
+from parallel_execution.traces.fsio import atomic_write_json, atomic_write_text
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "Claim", "PlanStore", "StatusWriter"]
 

@@ -1,0 +1,1 @@
+"""The run: the scheduler, attempt outcomes and observer hooks, the cost budget, and resume."""

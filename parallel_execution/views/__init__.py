@@ -1,0 +1,1 @@
+"""What people see of a run: live progress on stderr and reports (markdown, html, chrome-trace)."""
