@@ -65,7 +65,9 @@ LINE, RULE, NAME, LINKED, FLOW, CALLEE, BODY, INSIDE, PROBLEM = 0.35, 0.20, 0.15
 PRODUCER = 0.35
 DECAY, LATER, MAX_HYPOTHESES = 0.55, 0.85, 5
 _SELF_EVIDENT = frozenset({"syntax-error", "missing-import", "undefined-name", "call-arity", "unresolved-import",
-                           "import-cycle", "missing-await"})
+                           "import-cycle", "missing-await", "attribute-error"})
+# Rules about one name: when the exception quotes names, a finding about another name explains nothing.
+_NAMED = frozenset({"attribute-error", "undefined-name", "missing-import", "dict-key-typo"})
 _Links = dict[tuple[str, int | None, str | None], FrameLinks]
 
 
@@ -136,6 +138,10 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
                 continue
             linked = True
         rules = exception_rules(error.exc_type, error.message)
+        quoted = quoted_names(error.message)
+        if item.rule in _NAMED and quoted and item.symbol and not (
+                {item.symbol, item.symbol.rsplit(".", 1)[-1]} & set(quoted)):
+            rules = [r for r in rules if r != item.rule]  # about another name than the one that failed
         if item.rule in rules:
             keep("rule", RULE * weight, f"{item.rule} raises the reported {_first_line(error)}")
             names = quoted_names(error.message)
