@@ -312,8 +312,9 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
         checks += check if isinstance(check, list) else [check]
     started = time.monotonic()
     for file, tree in trees.items():
-        found += core.insecure_compares(file, tree) + core.dict_key_typos(file, tree)
-    core_rules = ["insecure-compare", "dict-key-typo"]
+        found += core.insecure_compares(file, tree) + core.dict_key_typos(file, tree) + \
+            core.attribute_typos(file, tree) + core.unawaited_calls(file, tree)
+    core_rules = ["insecure-compare", "dict-key-typo", "attribute-typo", "unawaited-future"]
     if depth == "deep":
         found += core.import_cycles(trees_all, set(trees))
         core_rules.append("import-cycle")
