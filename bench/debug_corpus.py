@@ -11,7 +11,8 @@ per task: the first run in a fresh copy (``first_s``), after a one-line edit (``
 cache misses, mypy's incremental cache is warm), and with a warm cache (``median_s``, median of
 ``--repeat`` runs). Bugs that raise under a small driver script are analysed again with their real
 traceback and the package folder as ``affected_files``: ``traceback_top1`` says whether the root
-cause is the seeded line. Prints one JSON document.
+cause is the seeded line. Prints Markdown tables (per bug class, timings, pristine findings);
+``--json FILE`` keeps every case.
 """
 
 from __future__ import annotations
@@ -160,11 +161,51 @@ def raw_tool_counts(workspace: Path, files: list[str]) -> dict[str, int]:
                            "--exit-zero", *files], cwd=workspace, capture_output=True, text=True)
     mypy = subprocess.run([sys.executable, "-m", "mypy", "-O", "json", "--no-error-summary", "--config-file", "",
                            *files], cwd=workspace, capture_output=True, text=True)
+    untyped = subprocess.run([sys.executable, "-m", "mypy", "-O", "json", "--no-error-summary", "--config-file", "",
+                              "--check-untyped-defs", *files], cwd=workspace, capture_output=True, text=True)
     return {"ruff (default rules)": len(json.loads(ruff.stdout or "[]")),
-            "mypy (default)": sum(1 for line in mypy.stdout.splitlines() if '"severity": "error"' in line)}
+            "mypy (default)": sum(1 for line in mypy.stdout.splitlines() if '"severity": "error"' in line),
+            "mypy --check-untyped-defs": sum(1 for line in untyped.stdout.splitlines() if '"severity": "error"' in line)}
 
 
 PACKAGES = {"itsdangerous==2.2.0": (MUTATIONS, DRIVER), "aiofiles==25.1.0": (AIOFILES, AIOFILES_DRIVER)}
+
+
+def render(report: list[dict]) -> str:
+    """The per-class table (findings at the seeded line by depth, top-1 with a traceback) and timings."""
+    classes: dict[str, dict[str, int]] = {}
+    timing: dict[str, dict[str, list[float]]] = {d: {"first_s": [], "after_edit_s": [], "median_s": []}
+                                                 for d in ("quick", "standard", "deep")}
+    for package in report:
+        for row in package["mutations"]:
+            if "lines" not in row:
+                continue
+            c = classes.setdefault(row["class"], {"n": 0, "quick": 0, "standard": 0, "deep": 0, "tb": 0, "top1": 0})
+            c["n"] += 1
+            for depth, numbers in timing.items():
+                c[depth] += row[depth]["hit"]
+                for key, values in numbers.items():
+                    values.append(row[depth][key])
+            if row["raises"]:
+                c["tb"] += 1
+                c["top1"] += bool(row.get("traceback_top1"))
+    lines = ["| bug class | cases | finding at the seeded line: quick | standard | deep | top-1 with traceback |",
+             "|---|---|---|---|---|---|"]
+    for name, c in classes.items():
+        top1 = f"{c['top1']}/{c['tb']}" if c["tb"] else "- (does not raise)"
+        lines.append(f"| {name} | {c['n']} | {c['quick']}/{c['n']} | {c['standard']}/{c['n']} | {c['deep']}/{c['n']} "
+                     f"| {top1} |")
+    lines += ["", "| depth | first run (s) | after a one-line edit (s) | warm cache (s) |", "|---|---|---|---|"]
+    for depth, numbers in timing.items():
+        lines.append(f"| {depth} | " + " | ".join(f"{statistics.median(v):.2f}" if v else "-"
+                                                 for v in numbers.values()) + " |")
+    lines += ["", "| package | agent findings on the pristine files (quick/standard/deep) | tools' defaults |",
+              "|---|---|---|"]
+    for package in report:
+        ours = "/".join(str(package["pristine_findings"][d]["count"]) for d in ("quick", "standard", "deep"))
+        raw = ", ".join(f"{k}: {v}" for k, v in package["pristine_raw_tools"].items())
+        lines.append(f"| {package['package']} | {ours} | {raw} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -172,9 +213,16 @@ def main() -> None:
     parser.add_argument("--package", action="append", choices=sorted(PACKAGES))
     parser.add_argument("--cache", default=str(Path(__file__).parent / ".cache"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="also write the per-case results to this file")
+    parser.add_argument("--from-json", help="only render the tables of an earlier --json file")
     args = parser.parse_args()
+    if args.from_json:
+        print(render(json.loads(Path(args.from_json).read_text())))
+        return
     report = [measure(package, Path(args.cache), args.repeat) for package in args.package or sorted(PACKAGES)]
-    print(json.dumps(report, indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    print(render(report))
 
 
 def measure(package: str, cache: Path, repeat: int) -> dict:
