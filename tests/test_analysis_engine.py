@@ -195,3 +195,46 @@ def test_onex_conventions_are_checked_for_node_modules(tmp_path: Path) -> None:
     onex = [f for f in out["findings"] if f["tool"] == "onex"]
     assert {f["code"] for f in onex} == {"io_models"} and all(f["rule"] == "onex-convention" for f in onex)
     assert "onex" in [c["tool"] for c in out["checks"]]
+
+
+CORE = '''import asyncio
+import hashlib
+import hmac
+
+
+class Spool:
+    def __init__(self, file):
+        self._file = file
+
+    def check(self):
+        if self._file._rolled:
+            return self._file._rolled
+        return self._file._roled
+
+
+async def read(loop, cb):
+    f = loop.run_in_executor(None, cb)
+    done = await loop.run_in_executor(None, cb)
+    return f, done
+
+
+def verify(secret, body, signature):
+    expected = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return expected == signature
+
+
+def same_content(a, b):
+    return hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest()
+
+
+def timeout_of(settings):
+    return settings["tiemout"] if "timeout" in settings else settings["timeout"]
+'''
+
+
+def test_core_checks_find_what_the_tools_cannot_and_leave_near_names_alone(tmp_path: Path) -> None:
+    app = _write(tmp_path, CORE)
+    report = asyncio.run(engine.analyse([str(app)], root=tmp_path, depth="quick"))
+    core = {(d.line, d.rule, d.code) for d in report.diagnostics if d.tool == "core"}
+    assert core == {(13, "attribute-error", "DBG004"), (17, "missing-await", "DBG005"),
+                    (24, "insecure-compare", "DBG001"), (32, "dict-key-typo", "DBG002")}

@@ -257,7 +257,7 @@ def import_cycles(trees: Mapping[str, ast.Module], report_for: set[str]) -> list
 
 
 def relocate_missing_await(diag: Diagnostic, tree: ast.Module | None) -> Diagnostic:
-    if tree is None or diag.rule != "missing-await" or diag.code == "unused-coroutine":
+    if tree is None or diag.tool != "mypy" or diag.rule != "missing-await" or diag.code == "unused-coroutine":
         return diag
     subject: str | None = None
     function: ast.AST | None = None

@@ -60,7 +60,7 @@ _SPECS = (
               ("AttributeError", r"partially initialized")),
              ("circular", "cycle", "import loop")),
     RuleSpec("missing-await", "error", 0.36, "coroutine called without await",
-             (("AttributeError", r"'coroutine' object"), ("TypeError", r"'coroutine' object"),
+             (("AttributeError", r"'(coroutine|Future|Task)' object"), ("TypeError", r"'coroutine' object|<Future"),
               ("RuntimeWarning", r"was never awaited")),
              ("await", "coroutine", "async")),
     RuleSpec("blocking-call-in-async", "warning", 0.24, "blocking call inside async def",
