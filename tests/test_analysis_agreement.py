@@ -1,12 +1,14 @@
-"""One analysis layer: the coder's validator and the debug agent report the same defects of a file."""
+"""One analysis layer: a source text checked before it is written (``analysis.source_check``, the
+coder's pre-write view) and the same file analysed by the debug agent afterwards report the same
+defects."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
-from parallel_execution.agents.coder.validator import validate_source
 from parallel_execution.agents.debug.agent import analyse
+from parallel_execution.analysis.source_check import check_source
 from parallel_execution.inputs.paths import WorkspacePolicy
 
 SOURCE = '''"""A Compute node with one defect of each kind the coder gates on."""
@@ -42,18 +44,17 @@ class NodeDemoCompute:
         return ModelDemoOutput(result=_scale(input_data.value) + helper_not_defined())
 '''
 
-RULE_OF_CHECK = {"undefined_names": "undefined-name", "missing_imports": "missing-import",
-                 "call_arity": "call-arity", "unused_imports": "unused-import"}
+GATED = {"undefined-name", "missing-import", "call-arity", "unused-import"}
 
 
-def test_coder_and_debug_agree_on_the_same_file(tmp_path: Path) -> None:
+def test_before_and_after_writing_the_same_defects_are_reported(tmp_path: Path) -> None:
     target = tmp_path / "node_demo_compute.py"
-    report = asyncio.run(validate_source(SOURCE, "Compute", "moderate", node_name="demo", path=target))
-    coder = {(check.name, check.line) for check in report.checks if not check.passed and check.name in RULE_OF_CHECK}
-    assert coder == {("undefined_names", 31), ("missing_imports", 30), ("call_arity", 31), ("unused_imports", 3)}
+    before = asyncio.run(check_source(SOURCE, str(target), search_path=[tmp_path]))
+    assert all(d.file == str(target) for d in before.diagnostics)
+    pre = {(d.rule, d.line, d.tool, d.code) for d in before.diagnostics if d.rule in GATED}
+    assert {(rule, line) for rule, line, *_ in pre} == {("undefined-name", 31), ("missing-import", 30),
+                                                       ("call-arity", 31), ("unused-import", 3)}
     target.write_text(SOURCE)
     debug = asyncio.run(analyse("review", [target.name], [], "standard", None, WorkspacePolicy.create(tmp_path)))
-    found = {(f.rule, f.line) for f in debug.findings}
-    assert {(RULE_OF_CHECK[name], line) for name, line in coder} <= found
-    assert {(rule, line) for rule, line in found if rule in RULE_OF_CHECK.values()} == {
-        (RULE_OF_CHECK[name], line) for name, line in coder}
+    post = {(f.rule, f.line, f.tool, f.code) for f in debug.findings if f.rule in GATED}
+    assert post == pre

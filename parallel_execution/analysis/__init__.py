@@ -1,4 +1,5 @@
-"""The one static-analysis layer (issue 15), shared by the debug agent and the coder's validator.
+"""The one static-analysis layer (issue 15): the debug agent's findings; ``source_check`` gives the
+coder's validator the same view of a text before it is written (the coder adopts it separately).
 
 Modules::
 
@@ -12,4 +13,5 @@ Modules::
     onex.py         ONEX node conventions (the coder's checks) as diagnostics
     files.py        reading regular files only; import roots; mypy groups
     engine.py       analyse(files, depth): which tools run, merged and classified
+    source_check.py a source text analysed as if it lived at its target path
 """

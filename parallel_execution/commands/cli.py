@@ -27,6 +27,7 @@ from typing import Any, NoReturn
 from parallel_execution import __version__
 from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.executors import executor_override
 from parallel_execution.inputs.schema import DispatchInput
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
 from parallel_execution.traces.fsio import dumps_json
@@ -44,6 +45,7 @@ SUBCOMMAND_MODULES = {
     "resume": ("parallel_execution.run.resume", "continue an interrupted or failed dispatch"),
     "plan": ("parallel_execution.plans.file", "run an implementation_plan.json"),
     "install-agents": ("parallel_execution.commands.install", "copy the Claude Code agents into a project or ~/.claude"),
+    "worktrees": ("parallel_execution.commands.worktrees", "list or prune the git worktrees of isolated tasks"),
 }
 
 
@@ -77,12 +79,16 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_file: bool = True) 
     parser.add_argument("--fail-fast", action="store_true", default=None, help="stop everything at the first failure")
     parser.add_argument("--budget-usd", type=float, metavar="USD", help="cap on model spend (config.budget_usd)")
     parser.add_argument("--allow-commands", action="store_true", help="allow `command` tasks to run programs")
+    parser.add_argument("--executor", choices=["local", "dask"], help="where tasks run (config.executor.kind)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
 
 
 def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchInput:
     pairs = {"workspace": args.workspace, "max_workers": args.max_workers, "trace_dir": args.trace_dir,
              "timeout_seconds": args.timeout, "retries": args.retries, "fail_fast": args.fail_fast,
              "budget_usd": args.budget_usd}
+    pairs["executor"] = executor_override(getattr(args, "executor", None), getattr(args, "scheduler", None),
+                                          data.config.model_dump(exclude_unset=True).get("executor"))
     updates = {k: v for k, v in pairs.items() if v is not None}
     if not updates:
         return data

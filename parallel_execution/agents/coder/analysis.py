@@ -1,138 +1,225 @@
-"""The coder's name and import checks, from the shared analysis layer (ruff + mypy).
+"""Static checks on names: undefined names, missing imports, unresolvable imports, unused imports.
+The code being checked is parsed, never run (call arity lives in :mod:`.arity`).
 
-``shared_checks`` runs :func:`parallel_execution.analysis.source_check.check_source` on the
-generated text (as if it lived at its target path, imports resolving from the target's folder and
-the import roots) and turns the diagnostics into the validator's named checks, so the coder and the
-debug agent can never disagree about the same file:
-
-- ``undefined_names``: ruff ``F821`` / mypy ``name-defined`` with no known import;
-- ``missing_imports``: the same with a known import (``catalogue.import_for``: a standard-library
-  module, a well-known name, a module the project's interpreter can import), the line to add named;
-- ``imports_resolvable``: mypy ``import-not-found`` and ``Module "m" has no attribute "n"`` on an
-  import line, except imports guarded by ``try/except ImportError`` (optional by design: the one
-  idiom the tools do not know), and relative imports (the module is imported on its own);
-  plus, for modules that answer any name through ``__getattr__`` (lazy packages: mypy accepts every
-  name there), the names the module really exports;
-- ``call_arity``: mypy ``call-arg`` in Python's own ``TypeError`` wording (:mod:`.arity`);
-- ``unused_imports`` (a warning): ruff ``F401``.
+- **Scopes** come from :mod:`symtable` (the compiler's own symbol table), so comprehension and
+  class-body scoping are exactly Python's. A name used in some scope that resolves to the module
+  scope, is bound nowhere there and is not a builtin is undefined. Annotations are checked as well
+  (also string annotations): pydantic evaluates them at class creation.
+- An undefined name that is a findable module (``sys``) or a well-known importable name (``Any``,
+  ``BaseModel``) is reported as a **missing import** with the line to add.
+- **Imports** are resolved with :class:`~.resolve.ImportResolver` (``from m import n`` also checks that
+  ``m`` defines ``n``). Imports guarded by ``try/except ImportError`` are optional and skipped.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
-import re
-import sys
-from functools import lru_cache
-from pathlib import Path
+import builtins
+import collections.abc
+import symtable
+import typing
+from collections.abc import Iterator
 
-from parallel_execution.agents.coder.arity import arity_message
 from parallel_execution.agents.coder.report import Check, issues_check
 from parallel_execution.agents.coder.resolve import ImportResolver
-from parallel_execution.analysis.catalogue import import_for
-from parallel_execution.analysis.diagnostics import Diagnostic
-from parallel_execution.analysis.engine import Report
-from parallel_execution.analysis.procs import run_sync
-from parallel_execution.analysis.source_check import check_source
+from parallel_execution.analysis import astsafe
 
-__all__ = ["shared_checks"]
+__all__ = ["import_checks", "name_checks", "unused_imports_check"]
 
 Issue = tuple[int, str]
+
+_BUILTINS = frozenset(dir(builtins))
+_MODULE_DUNDERS = frozenset(
+    {"__name__", "__file__", "__doc__", "__spec__", "__loader__", "__package__", "__builtins__",
+     "__path__", "__annotations__", "__dict__", "__cached__"}
+)
+_CLASS_DUNDERS = frozenset({"__module__", "__qualname__"})
+_KNOWN_HOMES: dict[str, str] = {
+    **{name: "typing" for name in typing.__all__},
+    **{name: "collections.abc" for name in collections.abc.__all__},
+    **dict.fromkeys(("BaseModel", "Field", "ConfigDict", "ValidationError", "field_validator",
+                     "model_validator"), "pydantic"),
+    **dict.fromkeys(("dataclass", "field"), "dataclasses"),
+    **dict.fromkeys(("partial", "reduce", "wraps", "lru_cache", "cache"), "functools"),
+    **dict.fromkeys(("defaultdict", "OrderedDict", "Counter", "deque", "namedtuple"), "collections"),
+    **dict.fromkeys(("ABC", "abstractmethod"), "abc"),
+    "Path": "pathlib",
+    "Enum": "enum",
+}
 _IMPORT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 
 
-@lru_cache(maxsize=32)
-def _report(source: str, filename: str, roots: tuple[str, ...]) -> Report:
-    return run_sync(check_source(source, filename, search_path=[Path(r) for r in roots]))
+# ----------------------------------------------------------------------------- names
 
 
-def _roots(resolver: ImportResolver) -> tuple[str, ...]:
-    return tuple(p for p in resolver.search_path if p not in sys.path and Path(p).is_dir())
-
-
-def shared_checks(tree: ast.Module, source: str, filename: str, resolver: ImportResolver) -> list[Check]:
-    """``undefined_names``, ``missing_imports``, ``imports_resolvable``, ``call_arity``, ``unused_imports``."""
-    report = _report(source, filename, _roots(resolver))
-    failed = [c for c in report.failures() if c.tool in ("ruff", "mypy")]
-    if failed:
-        note = "; ".join(f"{c.tool} {c.status}: {(c.detail or '').strip()[:200]}" for c in failed)
-        return [Check(name=n, passed=False, severity="warning", message=f"not checked: {note}")
-                for n in ("undefined_names", "missing_imports", "imports_resolvable", "call_arity")] + [
-            Check(name="unused_imports", passed=False, severity="warning", message=f"not checked: {note}")]
-    optional = _optional_import_lines(tree)
-    undefined: set[Issue] = set()
-    missing: set[Issue] = set()
-    unresolved: set[Issue] = set()
-    arity: set[Issue] = set()
-    unused: set[Issue] = set()
-    seen_names: set[tuple[int, str]] = set()
-    for diag in report.diagnostics:
-        if diag.rule in ("undefined-name", "missing-import") and diag.symbol:
-            if (diag.line, diag.symbol) in seen_names:
-                continue
-            seen_names.add((diag.line, diag.symbol))
-            statement = import_for(diag.symbol, {}) or _third_party(diag.symbol, report)
-            if statement:
-                missing.add((diag.line, f"{diag.symbol!r} is used but never imported: add '{statement}'"))
+def name_checks(tree: ast.Module, source: str, filename: str, resolver: ImportResolver) -> list[Check]:
+    """``undefined_names`` and ``missing_imports``."""
+    table = symtable.symtable(source, filename, "exec")
+    defined = _module_bindings(table)
+    star_unknown: list[str] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            names = resolver.module_names(node.module or "") if node.level == 0 else None
+            if names is None or names.open:
+                star_unknown.append(node.module or "." * node.level)
             else:
-                undefined.add((diag.line, f"name {diag.symbol!r} is not defined"))
-        elif diag.rule == "unresolved-import" and diag.line not in optional:
-            unresolved.add((diag.line, _import_message(diag, tree)))
-        elif diag.rule == "call-arity":
-            arity.add((diag.line, arity_message(diag, tree)))
-        elif diag.rule == "unused-import" and diag.tool == "ruff" and diag.code == "F401":
-            bound = re.search(r"`([\w.]+)`", diag.message)
-            name = (bound.group(1) if bound else diag.symbol or "?").split(".")[0]
-            unused.add((diag.line, f"{name!r} is imported but unused"))
-    unresolved |= _lazy_module_names(tree, resolver, optional, {line for line, _ in unresolved})
+                defined |= names.names
+    if star_unknown:
+        note = f"not checked: 'from {star_unknown[0]} import *' hides which names exist"
+        return [Check(name=n, passed=False, severity="warning", message=note)
+                for n in ("undefined_names", "missing_imports")]
+
+    used = _referenced_globals(table) | _annotation_names(tree)
+    unknown = sorted(used - defined - _BUILTINS - _MODULE_DUNDERS)
+    first_line = _first_lines(tree)
+    missing: list[Issue] = []
+    undefined: list[Issue] = []
+    for name in unknown:
+        line = first_line.get(name, 1)
+        home = _home_of(name, resolver)
+        if home is None:
+            undefined.append((line, f"name {name!r} is not defined"))
+        elif home == name:
+            missing.append((line, f"{name!r} is used but never imported: add 'import {name}'"))
+        else:
+            missing.append((line, f"{name!r} is used but never imported: add 'from {home} import {name}'"))
     return [
-        issues_check("undefined_names", sorted(undefined), "every name used is defined, imported or a builtin"),
-        issues_check("missing_imports", sorted(missing), "every module and library name used is imported"),
-        issues_check("imports_resolvable", sorted(unresolved), "every import resolves in this environment"),
-        issues_check("call_arity", sorted(arity), "every call to a known function matches its signature"),
-        issues_check("unused_imports", sorted(unused), "every import is used", severity="warning"),
+        issues_check("undefined_names", undefined, "every name used is defined, imported or a builtin"),
+        issues_check("missing_imports", missing, "every module and library name used is imported"),
     ]
 
 
-def _third_party(name: str, report: Report) -> str | None:
-    return f"import {name}" if name.isidentifier() and report.interpreter.has_module(name) else None
+def _module_bindings(table: symtable.SymbolTable) -> set[str]:
+    bound = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    for child in _all_tables(table):
+        bound |= {s.get_name() for s in child.get_symbols() if s.is_declared_global() and s.is_assigned()}
+    return bound
 
 
-def _import_message(diag: Diagnostic, tree: ast.Module) -> str:
+def _referenced_globals(table: symtable.SymbolTable) -> set[str]:
+    used = {s.get_name() for s in table.get_symbols() if s.is_referenced() and not s.is_assigned()
+            and not s.is_imported()}
+    for child in _all_tables(table):
+        allowed = _CLASS_DUNDERS if child.get_type() == "class" else frozenset()
+        used |= {s.get_name() for s in child.get_symbols()
+                 if s.is_referenced() and s.is_global() and s.get_name() not in allowed}
+    return used
+
+
+def _all_tables(table: symtable.SymbolTable) -> Iterator[symtable.SymbolTable]:
+    for child in table.get_children():
+        yield child
+        yield from _all_tables(child)
+
+
+def _annotation_names(tree: ast.Module) -> set[str]:
+    """Names in annotations evaluated at definition time (module and class level, signatures)."""
+    found: set[str] = set()
+    class_locals: set[str] = set()
+
+    def visit(body: list[ast.stmt]) -> None:
+        for node in body:
+            if isinstance(node, ast.ClassDef):
+                class_locals.add(node.name)
+                class_locals.update(_stored_names(node.body))
+                visit(node.body)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                args = node.args
+                for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+                    if arg is not None and arg.annotation is not None:
+                        found.update(_names_in_annotation(arg.annotation))
+                if node.returns is not None:
+                    found.update(_names_in_annotation(node.returns))
+            elif isinstance(node, ast.AnnAssign):
+                found.update(_names_in_annotation(node.annotation))
+
+    visit(tree.body)
+    return found - class_locals
+
+
+def _stored_names(body: list[ast.stmt]) -> set[str]:
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        for sub in ast.walk(node) if isinstance(node, (ast.Assign, ast.AnnAssign)) else ():
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                names.add(sub.id)
+    return names
+
+
+def _names_in_annotation(annotation: ast.expr) -> set[str]:
+    names: set[str] = set()
+    for sub in ast.walk(annotation):
+        if isinstance(sub, ast.Name):
+            names.add(sub.id)
+        elif isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+            try:
+                inner = astsafe.parse(sub.value.strip(), mode="eval")
+            except SyntaxError:
+                continue
+            names |= {n.id for n in ast.walk(inner) if isinstance(n, ast.Name)}
+    return names
+
+
+def _first_lines(tree: ast.Module) -> dict[str, int]:
+    lines: dict[str, int] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.lineno == diag.line and node.level:
-            return "relative import: the module is imported on its own, not as part of a package; use an absolute import"
-    if (missing := re.search(r'module named "([\w.]+)"', diag.message)) is not None:
-        return f"No module named {missing.group(1)!r}"
-    if (name := re.match(r'Module "([\w.]+)" has no attribute "(\w+)"', diag.message)) is not None:
-        return f"cannot import name {name.group(2)!r} from {name.group(1)!r}"
-    return diag.message
+        if isinstance(node, ast.Name):
+            lines[node.id] = min(lines.get(node.id, node.lineno), node.lineno)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and hasattr(node, "lineno"):
+            for name in _names_in_annotation(node) if node.value.isidentifier() else ():
+                lines.setdefault(name, node.lineno)
+    return lines
 
 
-def _lazy_module_names(tree: ast.Module, resolver: ImportResolver, optional: set[int],
-                       flagged: set[int]) -> set[Issue]:
-    """``from m import n`` where ``m`` answers any name through a module ``__getattr__`` (lazy packages
-    such as pydantic), so mypy accepts every name: the names ``m`` really exports decide."""
-    issues: set[Issue] = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or node.level or not node.module or node.lineno in optional | flagged:
+def _home_of(name: str, resolver: ImportResolver) -> str | None:
+    if resolver.find(name) is not None:
+        return name
+    return _KNOWN_HOMES.get(name)
+
+
+# ----------------------------------------------------------------------------- imports
+
+
+def import_checks(tree: ast.Module, resolver: ImportResolver) -> Check:
+    """``imports_resolvable``: every (non-optional) import finds its module and names."""
+    issues: list[Issue] = []
+    for node in _required_imports(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if resolver.find(alias.name) is None:
+                    issues.append((node.lineno, f"No module named {alias.name!r}"))
             continue
-        names = resolver.module_names(node.module)
-        if names is None or names.open or not names.has_getattr:
+        if node.level:
+            issues.append((node.lineno, "relative import: the module is imported on its own, not as part "
+                                        "of a package; use an absolute import"))
+            continue
+        module = node.module or ""
+        if module == "__future__":
+            bad = [a.name for a in node.names if a.name not in __future__.all_feature_names]
+            issues.extend((node.lineno, f"future feature {name!r} is not defined") for name in bad)
+            continue
+        names = resolver.module_names(module)
+        if names is None:
+            issues.append((node.lineno, f"No module named {module!r}"))
             continue
         for alias in node.names:
-            if alias.name != "*" and not names.has(alias.name) and not resolver.has_submodule(node.module, alias.name):
-                issues.add((node.lineno, f"cannot import name {alias.name!r} from {node.module!r}"))
-    return issues
+            if alias.name != "*" and not names.has(alias.name) and not resolver.has_submodule(module, alias.name):
+                issues.append((node.lineno, f"cannot import name {alias.name!r} from {module!r}"))
+    return issues_check("imports_resolvable", issues, "every import resolves in this environment")
 
 
-def _optional_import_lines(tree: ast.Module) -> set[int]:
-    """Lines of imports guarded by ``try: ... except ImportError`` (optional by design)."""
-    lines: set[int] = set()
+def _required_imports(tree: ast.Module) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Imports not guarded by ``try: ... except ImportError``."""
+    optional: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, (ast.Try, ast.TryStar)) and any(_catches_import_error(h) for h in node.handlers):
-            lines |= {sub.lineno for stmt in node.body for sub in ast.walk(stmt)
-                      if isinstance(sub, (ast.Import, ast.ImportFrom))}
-    return lines
+            optional |= {id(sub) for stmt in node.body for sub in ast.walk(stmt)}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in optional:
+            yield node
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
@@ -140,3 +227,21 @@ def _catches_import_error(handler: ast.ExceptHandler) -> bool:
         return True
     kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
     return any(isinstance(k, ast.Name) and k.id in _IMPORT_ERRORS for k in kinds)
+
+
+def unused_imports_check(tree: ast.Module) -> Check:
+    """``unused_imports`` (a warning): imported names never referenced."""
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            used |= _names_in_annotation(node)  # string annotations and __all__ entries
+    issues: list[Issue] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                if alias.name != "*" and bound not in used:
+                    issues.append((node.lineno, f"{bound!r} is imported but unused"))
+    return issues_check("unused_imports", issues, "every import is used", severity="warning")
