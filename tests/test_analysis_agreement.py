@@ -51,6 +51,7 @@ def test_before_and_after_writing_the_same_defects_are_reported(tmp_path: Path) 
     target = tmp_path / "node_demo_compute.py"
     before = asyncio.run(check_source(SOURCE, str(target), search_path=[tmp_path]))
     assert all(d.file == str(target) for d in before.diagnostics)
+    assert [c.status for c in before.checks] == ["ok", "ok", "ok"], [c.to_json() for c in before.checks]
     pre = {(d.rule, d.line, d.tool, d.code) for d in before.diagnostics if d.rule in GATED}
     assert {(rule, line) for rule, line, *_ in pre} == {("undefined-name", 31), ("missing-import", 30),
                                                        ("call-arity", 31), ("unused-import", 3)}

@@ -7,9 +7,8 @@ imports resolve as they would beside the target. Diagnostics are reported agains
 path, so a file checked by the coder before writing and by the debug agent afterwards yields the
 same findings from the same tools and rules.
 
-All source checks share one mypy cache per interpreter (mypy revalidates each cached module against
-its source path and hash), so the standard library, typeshed and site-packages are analysed once,
-not once per target folder.
+Each scratch copy has its own mypy cache (a cache shared between copies holding a same-named
+module let mypy reuse another copy's results), so a new text costs a cold mypy run.
 """
 
 from __future__ import annotations
@@ -42,8 +41,7 @@ async def check_source(source: str, filename: str, *, search_path: Sequence[Path
         os.replace(tmp, file)
     python = python or find_project_interpreter(Path(search_path[0]) if search_path else Path.cwd())
     report = await engine.analyse([str(file)], root=scratch, depth=depth, texts={str(file): source}, python=python,
-                                  timeout=timeout, mypy_path=[Path(p) for p in search_path],
-                                  mypy_cache_key="source-check")
+                                  timeout=timeout, mypy_path=[Path(p) for p in search_path])
     target = filename if filename != "<generated>" else str(file)
     report.diagnostics = [d.with_(file=target) if d.file == str(file) else d for d in report.diagnostics]
     if str(file) in report.trees:
