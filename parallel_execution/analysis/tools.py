@@ -96,7 +96,7 @@ def ruff_argv(files: list[str], *, config: Path | None, cache: Path, stdin_name:
     binary = ruff_binary() or "ruff"
     # The project's config, or none at all: never one found above the workspace (another project's).
     settings = ["--config", str(config), "--extend-select"] if config else ["--isolated", "--select"]
-    argv = [binary, "check", "--output-format", "json", "--no-fix", "--exit-zero", "--cache-dir", str(cache),
+    argv = [binary, "check", "--output-format", "json", "--no-fix", "--exit-zero", "--no-cache",
             *settings, ",".join(RUFF_SELECT), "--extend-ignore", ",".join(RUFF_IGNORE)]
     if stdin_name is not None:
         return [*argv, "--stdin-filename", stdin_name, "-"]
