@@ -19,6 +19,7 @@ Hierarchy (where each is defined, when it is not here)::
     ├── InstallError                  commands.install: the agents cannot be installed
     ├── SettingsError                 claude_code.permissions: a Claude Code settings file is unusable
     ├── InterpreterNotFound           analysis.interpreter: no usable project interpreter
+    ├── NotRegularFile (OSError)      analysis.files: a FIFO, device or folder where a source file was expected
     ├── GitError                      isolation.git: a git command failed
     ├── IsolationError                isolation.worktrees: worktree isolation cannot work here
     ├── ContextFileError              agents.coder.context: a context file cannot be read
