@@ -97,5 +97,10 @@ class ObserverGroup:
             try:
                 returned.append(method(*args))
             except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
-                self.errors.append(f"{type(observer).__name__}.{hook}: {exc}")
+                self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
         return returned
+
+
+def observer_name(observer: object) -> str:
+    """The observer's class name, seen through a wrapper (``traces.redact.RedactingObserver``)."""
+    return type(getattr(observer, "wrapped", observer)).__name__
