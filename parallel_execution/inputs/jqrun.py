@@ -25,7 +25,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jq
 import orjson
 
 from parallel_execution.errors import DispatchError
@@ -79,6 +78,8 @@ async def arun(text: str, value: Any, timeout: float | None = None) -> list[Any]
 def _in_process(text: str, value: Any) -> list[Any]:
     program = _compiled.get(text)
     if program is None:
+        import jq  # here, not at import: only dispatches with ``$from`` filters pay for it
+
         try:
             program = _compiled.setdefault(text, jq.compile(text))
         except ValueError as exc:

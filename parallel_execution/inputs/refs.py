@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import jq
 import orjson
 
 from parallel_execution.errors import DispatchError
@@ -59,6 +58,8 @@ def compile_filter(select: str) -> Any:
     refused = refusals(select)  # before compiling: jq reads an imported module's file while compiling
     if refused:
         raise RefError(f"jq filter {select!r} refused: " + "; ".join(refused))
+    import jq  # here, not at import: only dispatches with ``$from`` filters pay for it
+
     try:  # the guarded form first: there, a directive the tokenizer missed is a syntax error
         program = jq.compile(guarded(select))
     except ValueError:
