@@ -13,6 +13,14 @@ in a program's output. These patterns find the common shapes by value:
 
 ``sub_text`` and ``sub_bytes`` apply them to text and to serialised JSON / log bytes; each keeps what
 identifies the credential's kind (the prefix, the user name, the flag) and replaces the rest.
+
+Speed: Python's ``re`` has no fast path for this alternation (most branches start with a character
+class or a look-behind), so a search costs ~100 ns per byte, and every trace document and output is
+scanned. Each branch needs a literal to stand in the text (a token prefix, ``://``, ``-----BEGIN``,
+a flag word, ``bearer``/``basic``); ``_may_hold`` looks for those with plain substring searches
+(memchr-fast, a few µs per document) and the full pattern runs only where one is found. The
+prefilter only ever says "maybe": every match of the full pattern contains one of its literals, so
+the results are the same as the full pattern's on every input (``tests/test_secrets_prefilter.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +52,30 @@ _FLAG_ALONE = re.compile(rf"{_SECRET_FLAG}")
 _FLAG_ITEM = re.compile(rf'"{_SECRET_FLAG}"'.encode())  # an argv item in serialised JSON
 
 
+# The prefilter: every match of _BYTES or _FLAG_ITEM contains one of these. Searches that start with
+# one literal byte are fast in ``re`` (a memchr to each occurrence); so are plain substring tests.
+# A flag word follows "-" or "_" directly (``-{1,2}(?:[A-Za-z0-9_-]*[_-])?word``).
+_FLAG_WORD = rb"(?i:pass|pwd|token|secret|api|access|private|auth|credential)"  # how every flag word begins
+_AT_UNDERSCORE = re.compile(rb"_(?:" + _FLAG_WORD + rb"|(?<=gh[pousr]_)|(?<=github_pat_)|(?<=npm_)|(?<=hf_)|(?<=k_live_))")
+_AT_DASH = re.compile(rb"-(?:" + _FLAG_WORD + rb"|----BEGIN|(?<=xox[abposre]-)|(?<=glpat-)|(?<=sk-)(?<![A-Za-z0-9]sk-))")
+_AT_A = re.compile(rb"A(?:KIA|SIA|Iza)")
+_LITERALS = (b"://", b"eyJ", b"earer", b"EARER", b"Basic")
+
+
+def _may_hold(data: bytes) -> bool:
+    """False only when neither ``_BYTES`` nor ``_FLAG_ITEM`` can match ``data``: a literal every match needs is absent."""
+    for literal in _LITERALS:
+        if literal in data:
+            return True
+    return (_AT_DASH.search(data) is not None or _AT_UNDERSCORE.search(data) is not None
+            or _AT_A.search(data) is not None)
+
+
+def _may_hold_text(text: str) -> bool:
+    # Unicode case folding can make non-ASCII letters match the flag words: no shortcut for those.
+    return not text.isascii() or _may_hold(text.encode("ascii"))
+
+
 def _keep(groups: tuple[str | bytes | None, ...], redacted: str | bytes) -> str | bytes:
     userinfo, at, flag, bearer = groups
     if userinfo is not None:
@@ -65,15 +97,15 @@ _BYTES_SUB = _replacer(REDACTED.encode())
 
 def sub_text(text: str) -> str:
     """``text`` with every credential found by value replaced."""
-    return _TEXT.sub(_TEXT_SUB, text)
+    return _TEXT.sub(_TEXT_SUB, text) if _may_hold_text(text) else text
 
 
 def sub_bytes(data: bytes) -> bytes:
-    return _BYTES.sub(_BYTES_SUB, data)  # type: ignore[arg-type]
+    return _BYTES.sub(_BYTES_SUB, data) if _may_hold(data) else data  # type: ignore[arg-type]
 
 
 def has_secret_bytes(data: bytes) -> bool:
-    return _BYTES.search(data) is not None or _FLAG_ITEM.search(data) is not None
+    return _may_hold(data) and (_BYTES.search(data) is not None or _FLAG_ITEM.search(data) is not None)
 
 
 def flag_takes_secret(item: str) -> bool:

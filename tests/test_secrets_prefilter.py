@@ -1,0 +1,60 @@
+"""The credential prefilter never changes an answer: with or without it, the same text is found and replaced.
+
+``traces.secrets`` skips its (slow) full pattern when a literal that every match needs is absent. These
+tests compare the public functions with the full patterns applied directly, on text built from the
+fragments each branch keys on, near misses ("task-1" holds "sk-") and non-ASCII letters that fold
+to ASCII ones under case-insensitive matching.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from parallel_execution.traces import secrets
+
+_FRAGMENTS = [
+    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "sk-", "task-", "sk-ant-", "sk-proj-", "xoxb-", "xoxz-",
+    "AKIA", "ASIA", "AIza", "glpat-", "npm_", "hf_", "sk_live_", "rk_live_", "eyJ", ".", "Bearer ", "bearer\t",
+    "BEARER ", "Basic ", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "postgres://", "app",
+    ":", "@", "/", "--", "-", "_", "password", "PASSWD", "Token", "apikey", "api-key", "access_key", "Secret",
+    "AUTH", "credentials", "pwd", "=", " ", "\t", "\n", '"', "'", "\\", "ABCDEFGHIJKLMNOP", "a1B2c3D4e5F6g7H8i9J0",
+    "0123456789", "xyz", "\u212a", "\u017f", "é", "PaSs",
+]
+_TEXT = st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=3), max_size=24).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_the_prefilter_changes_no_result(text):
+    data = text.encode("utf-8", "surrogatepass")
+    full_found = secrets._BYTES.search(data) is not None or secrets._FLAG_ITEM.search(data) is not None
+    assert secrets.has_secret_bytes(data) == full_found
+    assert secrets.sub_bytes(data) == secrets._BYTES.sub(secrets._BYTES_SUB, data)
+    assert secrets.sub_text(text) == secrets._TEXT.sub(secrets._TEXT_SUB, text)
+
+
+def test_every_credential_shape_passes_the_prefilter():
+    samples = ["ghp_" + "a" * 24, "github_pat_" + "b" * 24, "sk-ant-" + "c" * 20, "sk-" + "d" * 24,
+               "xoxb-1234567890ab", "AKIA" + "A" * 16, "glpat-" + "e" * 20, "AIza" + "f" * 35, "npm_" + "g" * 36,
+               "hf_" + "h" * 30, "sk_live_" + "i" * 20, "eyJhbGciOiJI.eyJzdWIiOiIx.SflKxwRJSMeKKF2Q",
+               "Bearer abcdefghijklmnopq", "Basic YWxhZGRpbjpvcGVuc2VzYW1l", "https://u:pw@host/x",
+               "--password=hunter2", "--db-pass hunter2", "-----BEGIN PRIVATE KEY-----x-----END PRIVATE KEY-----"]
+    for sample in samples:
+        assert secrets.has_secret_bytes(f"say {sample} now".encode()), sample
+        assert "[REDACTED]" in secrets.sub_text(f"say {sample} now"), sample
+    assert secrets.has_secret_bytes(b'["--token", "x"]')
+    assert not secrets.has_secret_bytes(b'{"task_id": "task-12", "status": "success", "execution_time_ms": 1.5}')
+
+
+def test_every_pair_of_fragments_before_a_value_agrees():
+    # Systematic where the random test samples: each branch keyed on what precedes or follows a value.
+    value = "a1B2c3D4e5F6g7H8i9J0xyzABC"
+    for first in _FRAGMENTS:
+        for second in _FRAGMENTS:
+            for glue in ("", "=", " "):
+                text = f"{first}{second}{glue}{value}"
+                data = text.encode()
+                full_found = secrets._BYTES.search(data) is not None or secrets._FLAG_ITEM.search(data) is not None
+                assert secrets.has_secret_bytes(data) == full_found, text
+                assert secrets.sub_text(text) == secrets._TEXT.sub(secrets._TEXT_SUB, text), text
