@@ -88,6 +88,27 @@ class Redactor:
             return self._scrub(value)
         return value
 
+    def unchanged(self, *values: Any) -> bool:
+        """Whether ``scrub`` would return every one of ``values`` as it is: one look at them all
+        (one key walk, one serialisation, one scan) instead of one per value. False may be a false
+        alarm (then scrub each: they are cleaned exactly); True never is."""
+        containers = []
+        for value in values:
+            if isinstance(value, str):
+                if self._text(value) != value:
+                    return False
+            elif not (value is None or isinstance(value, (int, float, bool))):
+                containers.append(value)
+        if not containers:
+            return True
+        if self._has_suspect_key(containers):
+            return False
+        try:
+            data = orjson.dumps(containers, option=orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:
+            return False
+        return not self.holds_secret(data)
+
     def holds_secret(self, data: bytes) -> bool:
         """Whether serialised JSON holds a known secret value or a credential shape (nothing replaced)."""
         return self._has_known(data) or secrets.has_secret_bytes(data)
@@ -205,6 +226,11 @@ class RedactingObserver:
         if isinstance(value, (str, dict, list)):
             return self._redactor.scrub(value)
         if hasattr(value, "error") and hasattr(value, "output") and hasattr(value, "attempts"):
+            parts = [value.error, value.output, getattr(value, "resolved_input", None)]
+            parts.extend(p for a in value.attempts for p in (getattr(a, "error", None), getattr(a, "traceback", None),
+                                                              getattr(a, "events", None)))
+            if self._redactor.unchanged(*parts):
+                return value  # nothing to hide (nearly always): no copies
             import copy
 
             outcome = copy.copy(value)
