@@ -38,16 +38,22 @@ _TOKENS = (
     r"|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}|npm_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
     r"|[sr]k_live_[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
 )
-_BEARER = r"((?:[Bb]earer|BEARER|Basic)[ \t]+)[A-Za-z0-9._~+/=-]{16,}"
 _PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
 # scheme://user:password@host - the password part (no '/', '@' or whitespace inside).
 _USERINFO = r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^/\s@\"']+(@)"
 _SECRET_FLAG = (r"(?i:-{1,2}(?:[A-Za-z0-9_-]*[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key|apikey"
                 r"|access[_-]?key|private[_-]?key|auth|credentials?)(?![A-Za-z0-9]))")
-_FLAG_VALUE = rf"({_SECRET_FLAG}(?:=|[ \t]+))(?!-)[^\s\"'\\]+"
 
-_TEXT = re.compile(rf"{_PEM}|{_USERINFO}|{_FLAG_VALUE}|{_BEARER}|(?<![A-Za-z0-9]){_TOKENS}", re.DOTALL)
-_BYTES = re.compile(_TEXT.pattern.encode(), re.DOTALL)
+
+def _pattern(ws: str) -> str:
+    """The whole alternation; ``ws`` matches one space or tab (in serialised JSON a tab is ``\\t``)."""
+    bearer = rf"((?:[Bb]earer|BEARER|Basic){ws}+)[A-Za-z0-9._~+/=-]{{16,}}"
+    flag_value = rf"({_SECRET_FLAG}(?:=|{ws}+))(?!-)[^\s\"'\\]+"
+    return rf"{_PEM}|{_USERINFO}|{flag_value}|{bearer}|(?<![A-Za-z0-9]){_TOKENS}"
+
+
+_TEXT = re.compile(_pattern(r"[ \t]"), re.DOTALL)
+_BYTES = re.compile(_pattern(r"(?:[ \t]|\\t)").encode(), re.DOTALL)
 _FLAG_ALONE = re.compile(rf"{_SECRET_FLAG}")
 _FLAG_ITEM = re.compile(rf'"{_SECRET_FLAG}"'.encode())  # an argv item in serialised JSON
 
