@@ -29,10 +29,10 @@ _TEXT = st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=3), max_size=24)
 @given(_TEXT)
 def test_the_prefilter_changes_no_result(text):
     data = text.encode("utf-8", "surrogatepass")
-    full_found = secrets._BYTES.search(data) is not None or secrets._FLAG_ITEM.search(data) is not None
+    full_found = secrets._FULL.data.search(data) is not None or secrets._FULL.flag_item.search(data) is not None
     assert secrets.has_secret_bytes(data) == full_found
-    assert secrets.sub_bytes(data) == secrets._BYTES.sub(secrets._BYTES_SUB, data)
-    assert secrets.sub_text(text) == secrets._TEXT.sub(secrets._TEXT_SUB, text)
+    assert secrets.sub_bytes(data) == secrets._FULL.data.sub(secrets._BYTES_SUB, data)
+    assert secrets.sub_text(text) == secrets._FULL.text.sub(secrets._TEXT_SUB, text)
 
 
 def test_every_credential_shape_passes_the_prefilter():
@@ -56,9 +56,9 @@ def test_every_pair_of_fragments_before_a_value_agrees():
             for glue in ("", "=", " "):
                 text = f"{first}{second}{glue}{value}"
                 data = text.encode()
-                full_found = secrets._BYTES.search(data) is not None or secrets._FLAG_ITEM.search(data) is not None
+                full_found = secrets._FULL.data.search(data) is not None or secrets._FULL.flag_item.search(data) is not None
                 assert secrets.has_secret_bytes(data) == full_found, text
-                assert secrets.sub_text(text) == secrets._TEXT.sub(secrets._TEXT_SUB, text), text
+                assert secrets.sub_text(text) == secrets._FULL.text.sub(secrets._TEXT_SUB, text), text
 
 
 _JSON = st.recursive(st.none() | st.integers() | _TEXT,
