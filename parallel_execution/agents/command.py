@@ -5,7 +5,9 @@ come from a model; running programs must be the user's decision). The program ru
 process group with ``cwd`` inside the workspace; stdout and stderr go to files in the dispatch's
 trace folder, and the result carries their tails. On timeout or cancellation the whole group gets
 SIGTERM, then SIGKILL after ``kill_grace_seconds``; when the program exits, anything it left running
-in its group is killed too, so no process of the dispatch outlives it.
+in its group is killed too, so no process of the dispatch outlives it. Children that leave the group
+(``setsid``, double fork) are found and killed by ``run.containment`` (a cgroup, a tag in their
+environment, the CLI's subreaper); the logs are opened by ``command_logs`` (no symlink followed).
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from typing import Any
 from pydantic import Field
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.command_logs import LogFiles, disk_full_note
 from parallel_execution.errors import TaskFailure
 from parallel_execution.inputs.paths import WorkspacePath
+from parallel_execution.run import containment
 
 __all__ = ["CommandAgent", "CommandInput", "kill_process_group"]
-
-_TAIL_BYTES = 64 * 1024
-
 
 class CommandInput(AgentInput):
     argv: list[str] = Field(min_length=1, description="Program and arguments; no shell is involved.")
@@ -47,17 +48,20 @@ class CommandAgent(Agent[CommandInput]):
     async def run(self, data: CommandInput, ctx: TaskContext) -> dict[str, Any]:
         cwd = Path(data.cwd) if data.cwd else ctx.workspace.root
         out_path, err_path = ctx.artifact_path("stdout.log"), ctx.artifact_path("stderr.log")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        scope = containment.open_scope(ctx.task_id)  # catches what leaves the group (setsid, double fork)
+        with LogFiles(out_path, err_path) as logs:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *data.argv, cwd=cwd, env={**os.environ, **data.env}, stdout=out, stderr=err,
+                    *data.argv, cwd=cwd, env={**os.environ, **data.env, **scope.env()},
+                    stdout=logs.stdout, stderr=logs.stderr,
                     stdin=asyncio.subprocess.PIPE if data.stdin is not None else asyncio.subprocess.DEVNULL,
                     start_new_session=True,  # its own process group, killed as a whole
                 )
             except OSError as exc:
+                scope.close()
                 raise TaskFailure(f"cannot start {data.argv[0]!r}: {exc.strerror or exc}", retryable=False) from None
+            scope.adopt(proc.pid)
             ctx.event("process_started", pid=proc.pid)
             try:
                 await proc.communicate(data.stdin.encode() if data.stdin is not None else None)
@@ -66,12 +70,11 @@ class CommandAgent(Agent[CommandInput]):
                 await kill_process_group(proc, data.kill_grace_seconds)
                 raise
             finally:
-                _kill_leftovers(proc.pid)
-        redactor = ctx.services.get("redactor")
-        if redactor is not None:  # the logs live in the trace folder: no secrets there either
-            redactor.scrub_file(out_path)
-            redactor.scrub_file(err_path)
-        stderr_tail = _tail(err_path, data.tail_lines)
+                escaped = scope.close(spawned=proc.pid)
+                if escaped:
+                    ctx.event("killed_leftover_processes", count=escaped)
+            stdout_tail, stderr_tail = logs.tail(0, data.tail_lines), logs.tail(1, data.tail_lines)
+            logs.scrub(ctx.services.get("redactor"))  # they live in the trace folder: no secrets there
         output: dict[str, Any] = {
             "argv": data.argv,
             "cwd": str(cwd),
@@ -79,12 +82,15 @@ class CommandAgent(Agent[CommandInput]):
             "duration_ms": round((time.monotonic() - started) * 1000, 3),
             "stdout_file": str(out_path),
             "stderr_file": str(err_path),
-            "stdout_tail": _tail(out_path, data.tail_lines),
+            "stdout_tail": stdout_tail,
             "stderr_tail": stderr_tail,
         }
         if proc.returncode not in data.ok_exit_codes:
             last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
             detail = f": {last.strip()[:300]}" if last else ""
+            full = disk_full_note(out_path.parent)
+            if full:
+                detail = f" because {full}"
             raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
 
@@ -99,18 +105,3 @@ async def kill_process_group(proc: asyncio.subprocess.Process, grace_seconds: fl
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, asyncio.CancelledError):
         await asyncio.shield(proc.wait())
-
-
-def _kill_leftovers(pgid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _tail(path: Path, lines: int) -> str:
-    if lines == 0:
-        return ""
-    with open(path, "rb") as handle:
-        handle.seek(0, os.SEEK_END)
-        handle.seek(max(0, handle.tell() - _TAIL_BYTES))
-        text = handle.read().decode("utf-8", errors="replace")
-    return "\n".join(text.splitlines()[-lines:])

@@ -16,26 +16,25 @@ script and ``python -m parallel_execution`` call it. Further subcommands live in
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import importlib.util
-import os
 import signal
 import sys
 from typing import Any, NoReturn
 
 from parallel_execution import __version__
+from parallel_execution.commands.signals import SIGNAL_EXIT, RunSignals
 from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs.schema import DispatchInput
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
+from parallel_execution.run import containment
 from parallel_execution.traces.fsio import dumps_json
 from parallel_execution.views import progress
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "entrypoint", "input_schema", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-_SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 # name -> module with configure_parser(parser) and main(args) -> int; listed only if present.
 SUBCOMMAND_MODULES = {
@@ -97,37 +96,14 @@ def load_plan(args: argparse.Namespace, raw: bytes | None = None) -> ValidatedPl
 
 
 def execute(run: DispatchRun) -> int:
-    """Run with signal handling; print the result; return the exit code."""
-    received: list[int] = []
-
-    async def go() -> Any:
-        loop = asyncio.get_running_loop()
-
-        def on_signal(signum: int) -> None:
-            if received:  # second signal: leave now; the journal is only written between steps
-                os._exit(_SIGNAL_EXIT.get(signum, 130))
-            received.append(signum)
-            print(f"dispatch-runner: {signal.Signals(signum).name}, cancelling (again to exit at once)",
-                  file=sys.stderr)
-            run.stop(f"interrupted by {signal.Signals(signum).name}")
-
-        for signum in _SIGNAL_EXIT:
-            loop.add_signal_handler(signum, on_signal, signum)
-        try:
-            return await run.run()
-        finally:
-            for signum in _SIGNAL_EXIT:
-                loop.remove_signal_handler(signum)
-
-    result = run_sync(go())
-    for signum in _SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
-        signal.signal(signum, lambda n, _frame: os._exit(_SIGNAL_EXIT.get(n, 130)))
-    emit(result.model_dump(mode="json"))
+    """Run with signal handling (``commands.signals``); print the result; return the exit code."""
+    with RunSignals(lambda signum: run.stop(f"interrupted by {signal.Signals(signum).name}")) as guard:
+        result = run_sync(guard.running(run.run()))
+        guard.printing()  # once printing starts it finishes: a signal now is only noted
+        emit(result.model_dump(mode="json"))
     for problem in result.trace_errors:
         print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
-    if received:
-        return _SIGNAL_EXIT[received[0]]
-    return result.exit_code
+    return guard.exit_code or result.exit_code
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -234,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:  # before any task started (a run installs its own handlers)
         print("dispatch-runner: interrupted", file=sys.stderr)
-        return _SIGNAL_EXIT[signal.SIGINT]
+        return SIGNAL_EXIT[signal.SIGINT]
     except InvalidInput as exc:
         emit(exc.to_json())
         for issue in exc.issues[:20]:
@@ -244,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
+    # The CLI owns its process tree: orphans of task programs come back to it, and whatever of the
+    # dispatch is still alive when it leaves is killed (run.containment).
+    containment.become_subreaper()
     code = main()
+    containment.kill_everything()
     # The result is out. Interpreter shutdown resets signal handlers to the defaults, so a late
     # Ctrl-C would turn our exit code into "killed by SIGINT": hold signals until we are gone.
-    signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNAL_EXIT)
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_EXIT)
     sys.exit(code)
