@@ -184,9 +184,10 @@ class Scope:
         ``spawned`` is the program itself, reaped by whoever started it, never here.
         """
         _open.pop(self.token, None)
+        members = _cgroup_pids(self.cgroup) - {spawned} if self.cgroup is not None else set()
         self.kill_now()
         needle = f"\0{SCOPE_ENV}={self.token}\0".encode()
-        found = _sweep(lambda pid, table: _has_tag(pid, needle) or self._in_cgroup(pid), spawned)
+        found = _sweep(lambda pid, table: _has_tag(pid, needle) or self._in_cgroup(pid), spawned, members)
         if self.cgroup is not None:
             deadline = time.monotonic() + _SWEEP_SECONDS
             while _populated(self.cgroup) and time.monotonic() < deadline:
@@ -231,10 +232,10 @@ def _remove_cgroup_base() -> None:
             _cgroup_base[0].rmdir()  # only once empty: a scope still open keeps it
 
 
-def _sweep(matches: object, spawned: int | None) -> int:
+def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None = None) -> int:
     """Kill matching processes (candidates: our descendants as subreaper, else all we can see) in
     rounds until none is left or time is up; reap the ones that are our children."""
-    me, killed = os.getpid(), set()
+    me, killed = os.getpid(), set(killed_already or ())
     deadline = time.monotonic() + _SWEEP_SECONDS
     while True:
         table = _processes()
