@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import signal
 import sys
 from typing import Any, NoReturn
@@ -47,9 +48,22 @@ SUBCOMMAND_MODULES = {
 
 
 def emit(document: Any) -> None:
-    """Write the one JSON document to stdout."""
-    sys.stdout.buffer.write(dumps_json(document, indent=True) + b"\n")
+    """Write the one JSON document to stdout, whole.
+
+    Straight to the file descriptor where there is one: a signal handler running in the middle of
+    a large ``BufferedWriter.write`` into a pipe made it drop the rest (the result cut at 128 KiB).
+    """
+    data = dumps_json(document, indent=True) + b"\n"
     sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in tests, a notebook)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_input(path: str) -> bytes:
