@@ -22,8 +22,10 @@ SPAWNER = ("import os, subprocess, sys, time\n"
            "time.sleep(120)\n")
 
 
-def start_dispatch(ws: Path) -> subprocess.Popen:
-    (ws / "spawner.py").write_text(SPAWNER)
+def start_dispatch(ws: Path, *, ignore_sigterm: bool = False) -> subprocess.Popen:
+    # Ignoring SIGTERM (inherited by the child): only the SIGKILL after the grace period ends them.
+    prefix = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_sigterm else ""
+    (ws / "spawner.py").write_text(prefix + SPAWNER)
     tasks = [{"task_id": f"hang{i}", "agent": "command",
               "input_data": {"argv": [sys.executable, "spawner.py", str(i)], "kill_grace_seconds": 1}}
              for i in range(3)]
@@ -68,7 +70,7 @@ def test_signal_cancels_cleanly_and_kills_every_process(tmp_path, signum, code):
 
 
 def test_second_sigint_exits_at_once_with_a_consistent_journal_and_kills_every_process(tmp_path):
-    proc = start_dispatch(tmp_path)
+    proc = start_dispatch(tmp_path, ignore_sigterm=True)
     started = pids(tmp_path)
     assert len(started) == 4
     proc.send_signal(signal.SIGINT)
@@ -79,8 +81,8 @@ def test_second_sigint_exits_at_once_with_a_consistent_journal_and_kills_every_p
     for journal in tmp_path.glob("traces/*/journal.jsonl"):
         for line in journal.read_text().splitlines():
             json.loads(line)  # every line whole
-    # Leaving at once still SIGKILLs every process group the run started (the children ignore
-    # nothing here, but the first signal's SIGTERM grace period had not run out).
+    # Leaving at once still SIGKILLs every process group the run started (the first signal's
+    # SIGTERM was ignored and its grace period had not run out).
     try:
         assert wait_dead(started) == []
     finally:

@@ -7,6 +7,8 @@ Layout under ``trace_dir`` (never shared between runs: the dispatch folder is cr
     <trace_dir>/<dispatch_id>/<task_id>.json     written once when the task ends
     <trace_dir>/<dispatch_id>/journal.jsonl      one line per finished task (digests), fsynced
     <trace_dir>/<dispatch_id>/input.json         the input as run (for resume)
+    <trace_dir>/<dispatch_id>/private/<task_id>.json   (0700 folder, 0600 files) the real output
+                                                 of a task whose trace had secrets redacted (resume)
 
 Every document carries ``schema_version`` and ``dispatch_id``. All files are written atomically;
 the index is written when the dispatch starts (status ``running``) and replaced at its end, so a
@@ -39,10 +41,11 @@ from parallel_execution.run.outcomes import Observer, TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 from parallel_execution.traces.redact import Redactor
 
-__all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
+__all__ = ["INPUT_NAME", "JOURNAL_NAME", "PRIVATE_DIR", "TraceWriter", "index_path"]
 
 JOURNAL_NAME = "journal.jsonl"
 INPUT_NAME = "input.json"  # the dispatch input as run, so a dispatch can be resumed by id
+PRIVATE_DIR = "private"  # mode 0700: real outputs of tasks whose traces had secrets redacted (resume)
 
 
 def index_path(trace_dir: str | os.PathLike[str], dispatch_id: str) -> Path:
@@ -118,7 +121,7 @@ class TraceWriter(Observer):
             "resumed": outcome.resumed,
             "input_data": scrub(task.input_data),
             "resolved_input": scrub(outcome.resolved_input),
-            "output": scrub(outcome.output),
+            "output": (output := scrub(outcome.output)),
             "attempts": [a.to_json() for a in outcome.attempts],
             "started_ms": outcome.started_ms,
             "finished_ms": outcome.finished_ms,
@@ -135,7 +138,13 @@ class TraceWriter(Observer):
         }) + b"\n"
         # Known secret values can still hide in errors and events: one byte-level pass catches them.
         data = self.redactor.scrub_bytes(dumps_json(document, indent=True)) + b"\n"
-        self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)))
+        # Redaction changed the output: keep the real one where only its owner can read it, so a
+        # resume passes it on (never the placeholder). Written before the trace and journal line.
+        private = None
+        if output is not outcome.output and outcome.status == "success":
+            private = (self.task_dir / PRIVATE_DIR / f"{task.task_id}.json", dumps_json(outcome.output))
+        self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)),
+                            private)
 
     def commit(self) -> asyncio.Future[None] | None:
         """A future that resolves once everything submitted so far is durable (None: nothing to wait for)."""
@@ -198,8 +207,9 @@ class _DurableWriter:
         self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, path: Path, data: bytes, journal_line: bytes, written: Callable[[], None]) -> None:
-        self._queue.put((path, data, journal_line, written))
+    def submit(self, path: Path, data: bytes, journal_line: bytes, written: Callable[[], None],
+               private: tuple[Path, bytes] | None = None) -> None:
+        self._queue.put((path, data, journal_line, written, private))
 
     def barrier(self) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
@@ -227,16 +237,18 @@ class _DurableWriter:
             running = None not in items
             barriers = [item for item in items if item is not None and len(item) == 2]
             try:
-                self._write_batch([item for item in items if item is not None and len(item) == 4], bool(barriers))
+                self._write_batch([item for item in items if item is not None and len(item) == 5], bool(barriers))
             except Exception as exc:  # never leave the scheduler waiting on a barrier
                 self._on_error(f"trace writer: {exc!r}")
             for loop, future in barriers:
                 with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
                     loop.call_soon_threadsafe(_resolve, future)
 
-    def _write_batch(self, files: list[tuple[Path, bytes, bytes, Callable[[], None]]], sync: bool) -> None:
+    def _write_batch(self, files: list[tuple[Any, ...]], sync: bool) -> None:
         lines = []
-        for path, data, journal_line, written in files:
+        for path, data, journal_line, written, private in files:
+            if private is not None:
+                _write_private(*private, self._on_error)
             try:
                 atomic_write_bytes(path, data)
             except OSError as exc:
@@ -252,6 +264,15 @@ class _DurableWriter:
                 os.fsync(self._file.fileno())
         except OSError as exc:
             self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+
+
+def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        atomic_write_bytes(path, data)
+        os.chmod(path, 0o600)
+    except OSError as exc:  # resume will run the task again rather than reuse a redacted output
+        on_error(f"cannot write {str(path)!r}: {exc.strerror or exc}")
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
