@@ -85,12 +85,12 @@ class CommandAgent(Agent[CommandInput]):
             "stdout_tail": stdout_tail,
             "stderr_tail": stderr_tail,
         }
+        full = disk_full_note(out_path.parent)
+        if full:  # the logs are cut short; a failure may be nothing but that
+            output["logs_incomplete"] = full
         if proc.returncode not in data.ok_exit_codes:
             last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
-            detail = f": {last.strip()[:300]}" if last else ""
-            full = disk_full_note(out_path.parent)
-            if full:
-                detail = f" because {full}"
+            detail = f" because {full}" if full else f": {last.strip()[:300]}" if last else ""
             raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
 

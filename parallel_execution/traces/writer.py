@@ -74,18 +74,22 @@ class TraceWriter(Observer):
 
     def open(self) -> bool:
         """Create the dispatch folder (exclusively), the journal and the initial index."""
+        step = self.task_dir  # what is being created, for the message if it fails (a full disk)
         try:
             self.trace_dir.mkdir(parents=True, exist_ok=True)
             self.task_dir.mkdir(mode=0o755)
-            self._writer = _DurableWriter(self.task_dir / JOURNAL_NAME, self._fail)
-            atomic_write_json(self.task_dir / INPUT_NAME, self.redactor.scrub({
+            step = self.task_dir / JOURNAL_NAME
+            self._writer = _DurableWriter(step, self._fail)
+            step = self.task_dir / INPUT_NAME
+            atomic_write_json(step, self.redactor.scrub({
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
                 "config": self.plan.config.model_dump(mode="json"), "user_prompt": self.plan.user_prompt,
             }))
             self._write_index(status="running", result=None)
             return True
         except OSError as exc:
-            self._fail(f"cannot create trace folder {str(self.task_dir)!r}: {exc.strerror or exc}")
+            what = "trace folder " if step == self.task_dir else ""
+            self._fail(f"cannot create {what}{str(step)!r}: {exc.strerror or exc}")
             return False
 
     def task_file(self, task_id: str) -> str | None:
@@ -202,6 +206,7 @@ class _DurableWriter:
 
     def __init__(self, journal: Path, on_error: Callable[[str], None]) -> None:
         self._file = open(journal, "ab")  # noqa: SIM115 (owned by the thread until close)
+        self._path = str(journal)
         self._on_error = on_error
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
@@ -223,7 +228,7 @@ class _DurableWriter:
         try:
             self._file.close()  # flushes what a failed write left buffered: it may fail again
         except OSError as exc:
-            self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+            self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
     def _work(self) -> None:
         running = True
@@ -263,7 +268,7 @@ class _DurableWriter:
             if sync:  # lines without a barrier are covered by the next batch's fsync
                 os.fsync(self._file.fileno())
         except OSError as exc:
-            self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+            self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
 
 def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> None:
