@@ -4,6 +4,7 @@ Python API; and the containment helpers themselves."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -76,10 +77,8 @@ def wait_dead(pids: list[int], seconds: float = 10) -> list[int]:
 
 def kill_all(pids: list[int]) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.mark.parametrize("then", ["exit", "hang"])

@@ -123,7 +123,7 @@ def test_ctrl_c_while_the_runner_starts_exits_130_without_a_traceback(tmp_path):
                     break
             time.sleep(0.001)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err.decode()
         assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err.decode()
         assert err.strip().endswith(b"interrupted")
