@@ -33,6 +33,8 @@ from parallel_execution.inputs.schema import (
     TaskResult,
 )
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
+from parallel_execution.isolation.config import IsolationConfig
+from parallel_execution.isolation.runner import Isolation
 from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
 from parallel_execution.traces.redact import Redactor
@@ -103,9 +105,11 @@ class DispatchRun:
         # max_workers: the ceiling for the adaptive limit on model sessions (claude.limiter).
         services = services or Services(max_workers=plan.config.max_workers)
         services.get_or_create("redactor", lambda: self.redactor)
+        self.isolation = (Isolation(plan.config.isolation or IsolationConfig(), plan.policy, self.dispatch_id,
+                                    resumed_from) if any(t.isolated for t in plan.tasks) else None)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
-            observers=[self.writer, *observers], services=services, reuse=reuse,
+            observers=[self.writer, *observers], services=services, reuse=reuse, isolation=self.isolation,
         )
         self.resumed_from = resumed_from
         # Why tasks without a reusable earlier success run again (filled by the resume command).
@@ -120,8 +124,12 @@ class DispatchRun:
     async def run(self) -> DispatchResult:
         opened = self.writer.open()
         self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
+        if self.isolation is not None:
+            await self.isolation.start()
         outcomes = await self.scheduler.run()
         result = self._result(outcomes)
+        if self.isolation is not None:
+            result.isolation = self.redactor.scrub(await self.isolation.finish(result.status == "success"))
         self.writer.finish(result)
         result.trace_errors = self.writer.errors + self.scheduler.observer_errors
         return result
@@ -135,6 +143,7 @@ class DispatchRun:
                 output=scrub(o.output), error=scrub(o.error), execution_time_ms=o.execution_time_ms,
                 attempts=len(o.attempts), trace_file=self.writer.task_file(o.task_id),
                 started_ms=o.started_ms, finished_ms=o.finished_ms, cost_usd=o.cost_usd,
+                isolation=scrub(o.isolation),
             )
             for o in outcomes
         ]

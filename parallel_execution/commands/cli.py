@@ -44,6 +44,7 @@ SUBCOMMAND_MODULES = {
     "resume": ("parallel_execution.run.resume", "continue an interrupted or failed dispatch"),
     "plan": ("parallel_execution.plans.file", "run an implementation_plan.json"),
     "install-agents": ("parallel_execution.commands.install", "copy the Claude Code agents into a project or ~/.claude"),
+    "worktrees": ("parallel_execution.commands.worktrees", "list or prune the git worktrees of isolated tasks"),
 }
 
 

@@ -62,7 +62,7 @@ MANIFEST_SCHEMA_VERSION = 1
 # The rules a project needs so the dispatcher agent can call the runner without a prompt each time.
 PERMISSION_RULES = ("Bash(dispatch-runner *)", "Bash(python -m parallel_execution *)")
 
-_SOURCE_ROOT = Path(__file__).resolve().parent.parent
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: parallel_execution/commands/install.py
 _SOURCE_MARKER = "agent-parallel-dispatcher.md"
 
 Action = Literal["created", "updated", "unchanged", "overwritten", "skipped", "removed"]

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from parallel_execution.isolation.config import IsolationConfig, IsolationMode
+
 __all__ = [
     "SCHEMA_VERSION",
     "DispatchConfig",
@@ -55,6 +57,8 @@ class Task(_Strict):
     estimated_seconds: float | None = Field(
         default=None, gt=0, description="Duration hint for priorities and the plan's expected makespan."
     )
+    isolation: IsolationMode | None = Field(
+        default=None, description="'worktree': run in its own git worktree, merged behind config.isolation's gate.")
 
 
 class DispatchConfig(_Strict):
@@ -69,6 +73,8 @@ class DispatchConfig(_Strict):
     workspace: str | None = Field(default=None, description="Root for task paths; default: current directory.")
     allow_outside_workspace: bool = Field(default=False, description="Let task paths leave the workspace.")
     budget_usd: float | None = Field(default=None, gt=0, description="Cap on model spend for the dispatch.")
+    isolation: IsolationConfig | None = Field(
+        default=None, description="Git worktrees for tasks that change code, merged in DAG order behind a gate.")
 
 
 class DispatchInput(_Strict):
@@ -89,6 +95,8 @@ class TaskResult(_Strict):
     started_ms: float | None = Field(default=None, description="Start, ms after the dispatch began.")
     finished_ms: float | None = None
     cost_usd: float | None = None
+    isolation: dict[str, Any] | None = Field(
+        default=None, description="Worktree isolation: branch, worktree, merge outcome, gate result.")
 
 
 class Summary(_Strict):
@@ -116,6 +124,8 @@ class DispatchResult(_Strict):
     trace_errors: list[str] = Field(default_factory=list, description="Trace files that could not be written.")
     resume: dict[str, Any] | None = Field(
         default=None, description="On resume: resumed_from, reused task ids, and why each other task ran again.")
+    isolation: dict[str, Any] | None = Field(
+        default=None, description="Worktree isolation: the integration branch, its tip, what merged, fast-forward.")
 
     @property
     def exit_code(self) -> int:

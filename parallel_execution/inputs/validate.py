@@ -34,6 +34,7 @@ from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_gra
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
 from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
 from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
+from parallel_execution.isolation.config import isolation_issues, task_isolated
 
 __all__ = ["PlannedTask", "ValidatedPlan", "build_plan", "parse_input", "pydantic_issues"]
 
@@ -53,6 +54,7 @@ class PlannedTask:
     estimate_seconds: float
     priority: float = 0.0  # longest remaining path, from estimates
     level: int = 0  # 0 = no dependencies
+    isolated: bool = False  # runs in its own git worktree (parallel_execution.isolation)
 
     @property
     def task_id(self) -> str:
@@ -199,7 +201,9 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
             refs=refs, timeout_seconds=task.timeout_seconds or config.timeout_seconds,
             retries=config.retries if task.retries is None else task.retries,
             estimate_seconds=task.estimated_seconds or DEFAULT_ESTIMATE_SECONDS,
+            isolated=task_isolated(task.agent, task.isolation, config.isolation),
         ))
+    issues.extend(isolation_issues(config.isolation, [p.isolated for p in planned], allow_commands))
     if not facts.issues:  # reference and conflict checks need a sound graph
         issues.extend(_check_refs(planned, facts))
         issues.extend(_check_conflicts(planned, facts, policy))
@@ -287,6 +291,8 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
     issues: list[InputIssue] = []
     touching: dict[str, dict[int, str]] = defaultdict(dict)  # path -> task index -> "writes" | "reads"
     for t in planned:
+        if t.isolated:  # its own worktree: overlaps with others surface as merge conflicts instead
+            continue
         for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
             for field_name, raw in _declared_paths(t, kind):
                 try:

@@ -62,6 +62,7 @@ class TaskOutcome:
     resumed: bool = False  # succeeded in an earlier run of the same dispatch; not run again
     deps_digest: str | None = None  # the dependency outputs this task saw (for resume)
     output_digest: str | None = None
+    isolation: dict[str, Any] | None = None  # its worktree, branch and merge (parallel_execution.isolation)
 
     @property
     def task_id(self) -> str:

@@ -35,19 +35,23 @@ import random
 import time
 import traceback
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
+from parallel_execution.inputs.paths import WorkspacePolicy
 from parallel_execution.inputs.refs import RefError, resolve_refs
 from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
 from parallel_execution.run.outcomes import Attempt, ObserverLike, PriorResult, TaskOutcome
+
+if TYPE_CHECKING:
+    from parallel_execution.isolation.runner import Isolation
 
 __all__ = ["Scheduler"]
 
@@ -89,8 +93,10 @@ class Scheduler:
         services: Services | None = None,
         reuse: dict[str, PriorResult] | None = None,
         rng: random.Random | None = None,
+        isolation: Isolation | None = None,
     ) -> None:
         self.plan = plan
+        self.isolation = isolation
         self.dispatch_id = dispatch_id
         self.artifacts_dir = artifacts_dir
         self.observers = list(observers)
@@ -313,13 +319,20 @@ class Scheduler:
         self._inbox.put_nowait(outcome)
 
     async def _attempts(self, planned: PlannedTask, outcome: TaskOutcome) -> None:
+        if self.isolation is not None and planned.isolated:  # in its own git worktree, merged behind a gate
+            await self.isolation.run_task(planned, outcome, self._attempts_in)
+        else:
+            await self._attempts_in(planned, outcome, self.plan.policy, None)
+
+    async def _attempts_in(self, planned: PlannedTask, outcome: TaskOutcome, policy: WorkspacePolicy,
+                           before_retry: Callable[[], Awaitable[None]] | None) -> None:
         task = planned.task
         try:
             raw = resolve_refs(task.input_data, self.outputs) if planned.refs else task.input_data
             outcome.resolved_input = raw
             # Validated again, not reused from planning: references are filled in only now, and path
             # checks must see the workspace as it is now (an earlier task may have planted a symlink).
-            data = planned.agent_cls.Input.model_validate(raw, context=self.plan.policy.as_context())
+            data = planned.agent_cls.Input.model_validate(raw, context=policy.as_context())
         except RefError as exc:
             outcome.error = str(exc)
             return
@@ -332,7 +345,7 @@ class Scheduler:
             attempt = Attempt(number, self.now_ms())
             outcome.attempts.append(attempt)
             self._notify("task_started", planned, number, attempt.started_ms)
-            retryable = await self._attempt(planned, data, attempt, outcome)
+            retryable = await self._attempt(planned, data, attempt, outcome, policy)
             attempt.finished_ms = self.now_ms()
             outcome.status, outcome.error = attempt.status, attempt.error
             if attempt.status == "success" or not retryable or number > planned.retries:
@@ -340,12 +353,15 @@ class Scheduler:
             delay = self._backoff(number)
             self._notify("task_retrying", planned, number + 1, delay, attempt.error)
             await asyncio.sleep(delay)
+            if before_retry is not None:
+                await before_retry()
 
-    async def _attempt(self, planned: PlannedTask, data: Any, attempt: Attempt, outcome: TaskOutcome) -> bool:
+    async def _attempt(self, planned: PlannedTask, data: Any, attempt: Attempt, outcome: TaskOutcome,
+                       policy: WorkspacePolicy) -> bool:
         """Run one attempt; fill ``attempt``/``outcome``; return whether a retry could help."""
         ctx = TaskContext(
             task_id=planned.task_id, dispatch_id=self.dispatch_id, description=planned.task.description,
-            attempt=attempt.number, workspace=self.plan.policy, artifacts_dir=self.artifacts_dir,
+            attempt=attempt.number, workspace=policy, artifacts_dir=self.artifacts_dir,
             timeout_seconds=planned.timeout_seconds,
             user_prompt=self.plan.user_prompt, services=self.services, events=attempt.events,
             on_event=lambda kind, record: self._on_event(planned, kind, record),

@@ -131,6 +131,7 @@ class TraceWriter(Observer):
             "finished_ms": outcome.finished_ms,
             "execution_time_ms": outcome.execution_time_ms,
             "cost_usd": outcome.cost_usd,
+            "isolation": scrub(outcome.isolation),
             "timeout_seconds": outcome.planned.timeout_seconds,
             "trace_index": str(self.index_file),
         }

@@ -205,6 +205,7 @@ def markdown_report(record: DispatchRecord, max_rows: int = 40) -> str:
         lines += ["", f"… {len(tasks) - len(shown)} more tasks not listed: "
                   f"`dispatch-runner traces query {record.dispatch_id} '.tasks[] | {{task_id, status}}'`"]
     lines += _failures_md(record)
+    lines += _isolation_md(record)
     return "\n".join(lines) + "\n"
 
 
@@ -236,6 +237,28 @@ def _failures_md(record: DispatchRecord) -> list[str]:
         lines += ["", f"… {len(failed) - 20} more failures: "
                   f"`dispatch-runner traces query {record.dispatch_id} '.tasks[] | select(.status==\"error\")'`"]
     return lines
+
+
+def _isolation_md(record: DispatchRecord) -> list[str]:
+    """Tasks that ran in their own worktree: branch, merge outcome, gate, what was kept."""
+    rows = []
+    for t in record.tasks:
+        info = (record.task_trace(t["task_id"]) or {}).get("isolation")
+        if not isinstance(info, dict):
+            continue
+        gate = info.get("gate") or {}
+        gate_text = "" if not gate else ("passed" if gate.get("exit_code") == 0 else
+                                         f"failed (exit {gate.get('exit_code')}): "
+                                         f"{_short(next(iter(reversed(gate.get('output_tail') or [''])), ''), 80)}")
+        merge = info.get("merge") or "not merged"
+        if merge == "conflict":
+            merge += ": " + ", ".join(info.get("conflicts") or [])
+        kept = f"kept at `{info['worktree']}`" if info.get("kept_for_inspection") else ""
+        rows.append(f"| {_cell(t['task_id'])} | `{info.get('branch', '')}` | {_cell(merge)} | {_cell(gate_text)} | "
+                    f"{kept} |")
+    if not rows:
+        return []
+    return ["", "## Worktrees", "", "| task | branch | merge | gate | worktree |", "|---|---|---|---|---|", *rows]
 
 
 # -- chrome trace ------------------------------------------------------------------------------------
