@@ -285,7 +285,7 @@ def test_settings_allow_only_the_runner_commands() -> None:
 
 def test_allowed_commands_are_real_entry_points() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.commands.cli:entrypoint"
+    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.launch:entrypoint"
     assert (REPO / "parallel_execution" / "__main__.py").is_file()
     assert (REPO / "parallel_execution" / "dispatch_runner.py").is_file()
 

@@ -22,7 +22,7 @@ copy, so a dispatch whose input held secrets must be resumed with its original i
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_ru
 
 _MAX_CHAIN = 1000  # resumes of resumes followed back at most this far
 _MISSING = object()
+_REDACTED_ONLY = "its output held secrets (redacted in the trace) and no private copy is left"
 
 
 @dataclass(slots=True)
@@ -51,6 +52,7 @@ class PriorDispatch:
     task_dir: Path
     reuse: dict[str, PriorResult]
     rerun_reasons: dict[str, str]  # task id -> why it cannot be reused (no earlier success)
+    redacted: set[str] = field(default_factory=set)  # reusable output has secrets redacted
 
 
 def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
@@ -63,6 +65,7 @@ def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
     record = load_dispatch(ref, trace_dir)
     reuse: dict[str, PriorResult] = {}
     reasons: dict[str, str] = {}
+    redacted: set[str] = set()
     seen: set[str] = set()
     current: DispatchRecord | None = record
     while current is not None and current.dispatch_id not in seen and len(seen) < _MAX_CHAIN:
@@ -74,10 +77,12 @@ def load_prior(ref: str, trace_dir: str | Path) -> PriorDispatch:
             if prior is not None:
                 reuse[task_id] = prior
                 reasons.pop(task_id, None)
+                if why:
+                    redacted.add(task_id)
             else:
                 reasons.setdefault(task_id, why)
         current = _earlier(current)
-    return PriorDispatch(record.dispatch_id, record.task_dir, reuse, reasons)
+    return PriorDispatch(record.dispatch_id, record.task_dir, reuse, reasons, redacted)
 
 
 def _reusable(record: DispatchRecord, task_id: str, entry: dict[str, Any]) -> tuple[PriorResult | None, str]:
@@ -92,10 +97,13 @@ def _reusable(record: DispatchRecord, task_id: str, entry: dict[str, Any]) -> tu
     if output is _MISSING or (expected and digest(output) != expected) or (not expected and _redacted(output)):
         # The trace's copy is not the real output (secrets redacted, or the trace is damaged):
         # only the private copy the writer kept will do; never the placeholder.
-        output = _private_output(record, task_id, expected)
-        if output is _MISSING:
-            return None, ("its output held secrets (redacted in the trace) and no private copy is left"
-                          if trace is not None else "earlier trace file unreadable")
+        private = _private_output(record, task_id, expected)
+        if private is not _MISSING:
+            output = private
+        elif output is _MISSING:
+            return None, "earlier trace file unreadable"
+        else:  # redacted: reusable only by a task nobody reads from (checked in resume_run)
+            return PriorResult(entry["input_digest"], entry.get("deps_digest") or "", output), _REDACTED_ONLY
     return PriorResult(entry["input_digest"], entry.get("deps_digest") or "", output), ""
 
 
@@ -140,6 +148,10 @@ def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
                 f"the stored input of {prior.dispatch_id} had secrets redacted; resume with the original file: "
                 f"dispatch-runner run FILE --resume {prior.dispatch_id}", None, "file")])
     plan = build_plan(apply_overrides(parse_input(raw), args), allow_commands=args.allow_commands)
+    for planned in plan.tasks:  # a placeholder may be reported, never passed on to a dependent
+        if planned.task_id in prior.redacted and planned.dependents:
+            del prior.reuse[planned.task_id]
+            prior.rerun_reasons[planned.task_id] = _REDACTED_ONLY
     reasons = {t.task_id: prior.rerun_reasons.get(t.task_id, "never finished") for t in plan.tasks}
     run = DispatchRun(plan, observers=progress.observers_from_args(args, plan), reuse=prior.reuse,
                       resumed_from=prior.dispatch_id, rerun_reasons=reasons)

@@ -143,10 +143,11 @@ class TraceWriter(Observer):
         }) + b"\n"
         # Known secret values can still hide in errors and events: one byte-level pass catches them.
         data = self.redactor.scrub_bytes(dumps_json(document, indent=True)) + b"\n"
-        # Redaction changed the output: keep the real one where only its owner can read it, so a
-        # resume passes it on (never the placeholder). Written before the trace and journal line.
+        # Redaction changed the output of a task others read: keep the real one where only its owner
+        # can read it, so a resume passes it on (never the placeholder). Written before the trace
+        # and journal line. Without dependents nobody reads it, so no secret goes to disk.
         private = None
-        if output is not outcome.output and outcome.status == "success":
+        if output is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
             private = (self.task_dir / PRIVATE_DIR / f"{task.task_id}.json", dumps_json(outcome.output))
         self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)),
                             private)
