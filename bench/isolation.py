@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from parallel_execution import dispatch  # noqa: E402
+from parallel_execution import dispatch
 
 
 def make_repo(root: Path, files: int) -> None:

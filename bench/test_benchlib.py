@@ -154,3 +154,14 @@ def test_make_baseline_script_prints_its_table(capsys: pytest.CaptureFixture[str
     assert min(make_s, cli_s, api_s) >= bound * 0.95
     assert 0 < startup_s < cli_s
     assert float(cells[8]) == pytest.approx(api_s / make_s, rel=0.02)  # cells are rounded to ms
+
+
+def test_dask_executor_script_prints_its_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("distributed")
+    import dask_executor
+
+    assert dask_executor.main(["--tasks", "8", "--repeats", "1", "--cpu-tasks", "2", "--cpu-seconds", "0.1"]) == 0
+    out = capsys.readouterr().out
+    assert "| echo: ours (dispatch, executor dask) |" in out and "of raw with 4 in flight" in out
+    row = next(line for line in out.splitlines() if line.startswith("| 2 |"))
+    assert float(row.strip("|").split("|")[2].strip().rstrip("x")) > 0

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from parallel_execution.agents.base import Services
+from parallel_execution.executors import make_executor
 from parallel_execution.graph.checks import critical_path
 from parallel_execution.inputs.schema import (
     DispatchConfig,
@@ -37,7 +38,7 @@ from parallel_execution.isolation.config import IsolationConfig
 from parallel_execution.isolation.runner import Isolation
 from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
-from parallel_execution.traces.redact import Redactor
+from parallel_execution.traces.redact import RedactingObserver, Redactor
 from parallel_execution.traces.writer import TraceWriter
 
 __all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id", "run_sync"]
@@ -107,9 +108,11 @@ class DispatchRun:
         services.get_or_create("redactor", lambda: self.redactor)
         self.isolation = (Isolation(plan.config.isolation or IsolationConfig(), plan.policy, self.dispatch_id,
                                     resumed_from) if any(t.isolated for t in plan.tasks) else None)
+        self.executor = make_executor(plan.config.executor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
-            observers=[self.writer, *observers], services=services, reuse=reuse, isolation=self.isolation,
+            observers=[self.writer, *(RedactingObserver(o, self.redactor) for o in observers)],  # --events, stderr
+            services=services, reuse=reuse, isolation=self.isolation, executor=self.executor,
         )
         self.resumed_from = resumed_from
         # Why tasks without a reusable earlier success run again (filled by the resume command).
@@ -122,11 +125,15 @@ class DispatchRun:
         self.scheduler.stop(reason)
 
     async def run(self) -> DispatchResult:
-        opened = self.writer.open()
-        self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
-        if self.isolation is not None:
-            await self.isolation.start()
-        outcomes = await self.scheduler.run()
+        await self.executor.start(self.plan, self.writer.task_dir)  # InvalidInput if unusable: nothing written
+        try:
+            opened = self.writer.open()
+            self.scheduler.notify("dispatch_started", self.dispatch_id, str(self.writer.index_file) if opened else None)
+            if self.isolation is not None:
+                await self.isolation.start()
+            outcomes = await self.scheduler.run()
+        finally:
+            await self.executor.close()
         result = self._result(outcomes)
         if self.isolation is not None:
             result.isolation = self.redactor.scrub(await self.isolation.finish(result.status == "success"))

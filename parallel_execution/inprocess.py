@@ -16,6 +16,10 @@ concurrency, ``timeout_seconds`` applies per call, and each call gets a trace fi
 input has exactly one required field, ``input_data`` may be that field's value instead of a dict
 (``("claude", "Write a haiku")``, ``("command", ["git", "status"])``).
 
+The original API's call forms are accepted too: ``{"tool": "claude", "prompt": "...", **fields}`` (or
+``"agent"``; further keys, and a ``"kwargs"`` mapping, are input fields) and ``(tool, prompt, kwargs)``.
+A prompt goes to the agent's ``prompt`` field if it has one, else to its single required field.
+
 Results come back as a plain list of outputs in the order given. If any call does not succeed,
 ``AgentCallsFailed`` is raised after all of them have ended; it lists every failure with its index,
 agent and error, and carries the whole ``DispatchResult`` (successful outputs included).
@@ -118,12 +122,12 @@ def _tasks(calls: Sequence[AgentCall]) -> list[dict[str, Any]]:
     tasks, issues = [], []
     for index, call in enumerate(calls):
         task_id = f"call-{index}"
-        if not (isinstance(call, (tuple, list)) and len(call) == 2 and isinstance(call[0], str)):
-            issues.append(InputIssue(f"expected an (agent, input_data) pair, got {call!r}", task_id))
-            continue
-        agent, data = call
         try:
-            input_data = _input_data(agent, data)
+            agent, data, fields = _unpack(call)
+            input_data = {**_input_data(agent, data), **fields}
+        except TypeError as exc:
+            issues.append(InputIssue(str(exc), task_id))
+            continue
         except (UnknownAgent, ValueError) as exc:
             issues.append(InputIssue(str(exc), task_id, "input_data" if isinstance(exc, ValueError) else "agent"))
             continue
@@ -134,6 +138,25 @@ def _tasks(calls: Sequence[AgentCall]) -> list[dict[str, Any]]:
     return tasks
 
 
+def _unpack(call: Any) -> tuple[str, Any, dict[str, Any]]:
+    """(agent, input_data or bare value, extra input fields) from any accepted call form."""
+    if isinstance(call, Mapping):
+        agent = call.get("tool", call.get("agent"))
+        kwargs = call.get("kwargs") or {}
+        if not isinstance(agent, str) or not isinstance(kwargs, Mapping):
+            raise TypeError(f"expected {{'tool': <agent>, 'prompt': ...}}, got {call!r}")
+        fields = {k: v for k, v in call.items() if k not in ("tool", "agent", "prompt", "input_data", "kwargs")}
+        data = call["prompt"] if "prompt" in call else call.get("input_data", {})
+        return agent, data, {**fields, **kwargs}
+    if isinstance(call, (tuple, list)) and isinstance(call[0] if call else None, str):
+        if len(call) == 2:
+            return call[0], call[1], {}
+        if len(call) == 3 and isinstance(call[2], Mapping):
+            return call[0], call[1], dict(call[2])
+    raise TypeError(f"expected an (agent, input_data) pair, (tool, prompt, kwargs) or {{'tool': ..., "
+                    f"'prompt': ...}}, got {call!r}")
+
+
 def _input_data(agent: str, data: Any) -> dict[str, Any]:
     """``data`` as an input dict; a bare value fills the agent's single required field."""
     if isinstance(data, BaseModel):
@@ -141,6 +164,8 @@ def _input_data(agent: str, data: Any) -> dict[str, Any]:
     if isinstance(data, Mapping):
         return dict(data)
     model = load_agent(agent).Input
+    if isinstance(data, str) and "prompt" in model.model_fields:
+        return {"prompt": data}
     required = [name for name, f in model.model_fields.items() if f.is_required()]
     if len(required) != 1:
         raise ValueError(f"input_data must be an object for the {agent!r} agent (it has {len(required)} "

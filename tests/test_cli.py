@@ -110,7 +110,7 @@ def test_schema_describes_tasks_and_each_agent(tmp_path):
     schema = single_json(proc.stdout)
     task = schema["$defs"]["Task"]
     assert "echo" in task["properties"]["agent"]["enum"]
-    assert schema["$defs"]["agent:echo"]["properties"]["delay_seconds"]["minimum"] == 0
+    assert schema["$defs"]["agent:echo"]["properties"]["delay_seconds"]["anyOf"][0]["minimum"] == 0
     assert {"task_id", "agent"} <= set(task["required"])
 
 

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRACT = "Effect node that writes user data to PostgreSQL users table with validation"
 OUTPUT_KEYS = {"generated_file", "rejected_file", "node_name", "class_name", "node_type", "validation_level",
                "validation_passed", "checks", "warnings", "implementation", "todo", "context_used", "bytes",
-               "sha256"}
+               "sha256", "framework", "interpreter", "skeleton", "conventions"}
 
 
 def parse(ws: Path, **data: Any) -> CoderInput:
@@ -156,7 +156,7 @@ def test_bad_context_file_fails_the_task(ws: Path, files: list[str], message: st
 
 def test_unwritable_target_fails_clearly(ws: Path) -> None:
     (ws / "out").write_text("a file where a folder should be\n")
-    with pytest.raises(TaskFailure, match=r"cannot write 'out/node.py': File exists: '.*/ws/out'$") as err:
+    with pytest.raises(TaskFailure, match=r"refusing to write 'out/node.py': .*/ws/out is not a folder$") as err:
         run(ws, validation_level="lenient")
     assert err.value.retryable is False
 
@@ -253,3 +253,12 @@ def test_example_01_runs_through_the_dispatcher(tmp_path: Path) -> None:
     assert [c["name"] for c in order["context_used"]] == ["OrderStatus", "Order"]
     updater = (workspace / "generated" / "node_order_updater_effect.py").read_text()
     assert "from context.models import OrderStatus" in updater and "    status: OrderStatus = Field(" in updater
+
+
+def test_sibling_modules_show_the_projects_conventions_too(ws: Path) -> None:
+    (ws / "out").mkdir()
+    (ws / "out" / "node_other_effect.py").write_text("from dataclasses import dataclass\n\n\n@dataclass\nclass Row:\n"
+                                                    "    id: int\n")
+    out = run(ws, validation_level="lenient")
+    assert out["conventions"] == [{"file": "out/node_other_effect.py", "base_classes": [], "model_style": "dataclass",
+                                   "imports": [], "note": None}]

@@ -209,3 +209,20 @@ def test_bad_context_files_raise(tmp_path: Path, setup: str, message: str) -> No
         path.write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ContextFileError, match=message):
         read_context_files([path], workspace_root=tmp_path, search_roots=[tmp_path])
+
+
+def test_a_parenthesised_list_is_kept_whole_and_names_the_fields() -> None:
+    reading = read_contract("Updates fields (name, email, role) in the users store, then logs the change")
+    assert [c.text for c in reading.clauses] == ["Updates fields (name, email, role) in the users store",
+                                                 "logs the change"]
+    assert (reading.entity, reading.target, reading.listed_fields) == ("user", "users", ("name", "email", "role"))
+    assert reading.node_name == "user_updater"
+
+
+def test_fields_come_from_the_contract_or_are_declared_unknown() -> None:
+    listed = build_spec("Updates fields (name, email, role) in the users store", "Effect")
+    assert [(f.name, f.annotation) for f in listed.input_fields] == [
+        ("user_id", "str"), ("name", "Any | None"), ("email", "Any | None"), ("role", "Any | None")]
+    assert all("type is not given" in f.description for f in listed.input_fields[1:])
+    unnamed = build_spec("Writes user data to the users table", "Effect")
+    assert unnamed.input_fields[0].description == "the user payload; the contract does not list its fields"

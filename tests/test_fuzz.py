@@ -48,6 +48,51 @@ documents = st.fixed_dictionaries(
 )
 
 
+# -- issue 13's hostile shapes: filters, numbers JSON output cannot hold, paths, near misses ------------
+
+hostile_filters = st.sampled_from([
+    ".", ".message", "[.message[]?]", "last(range(1e12))", "[range(1e9)]", "1e20", "1e999", "[.[] | 1e30]",
+    "$ENV.ANTHROPIC_API_KEY | ascii_downcase", 'import "x" as $c {search: "/"}; $c', 'include "x"; .',
+    "input", "[inputs]", "input_filename", "$__loc__", "env", '"\\(env)"', "{a: env}", "debug", "halt_error",
+    "# c \\\nenv", '"env"', ".env", "{env: 1}", ".a |", "", "def f: f; f", 'error("x")', "limit(3; repeat(1))",
+]) | st.text(max_size=12)
+ref_values = st.fixed_dictionaries({"$from": st.sampled_from(["a", "b", "c", "zz"]) | json_scalars},
+                                   optional={"select": hostile_filters | json_scalars, "extra": json_scalars})
+near_misses = st.dictionaries(st.sampled_from(["$form", "$From", " $from", "from$", "$ref", "$frm"]),
+                              st.sampled_from(["a", "b", 1]), min_size=1, max_size=2)
+# Numbers as raw JSON text (no JSON library writes them): beyond 64 bits, infinities, huge floats.
+NUMBER_MARK = "@@NUMBER@@"
+raw_numbers = st.sampled_from(["1" + "0" * 25, "-" + "9" * 30, "1e999", "-1e999", "1e308", "1" + "0" * 5000,
+                               "18446744073709551616", "-9223372036854775809", "1e-400"])
+hostile_inputs = st.fixed_dictionaries({}, optional={
+    "message": ref_values | near_misses | st.just(NUMBER_MARK) | st.lists(ref_values | st.just(NUMBER_MARK), max_size=3),
+    "delay_seconds": st.sampled_from([0, NUMBER_MARK, 0.001]),
+})
+hostile_tasks = st.fixed_dictionaries(
+    {"task_id": st.sampled_from(["a", "b", "c", "d"]), "agent": st.sampled_from(["echo", "echo", "nope"])},
+    optional={
+        "dependencies": st.lists(st.sampled_from(["a", "b", "c", "d"]), max_size=3, unique=True),
+        "input_data": hostile_inputs,
+        "timeout_seconds": st.sampled_from([1, 2, NUMBER_MARK, None]),
+        "writes": st.lists(st.sampled_from(["out.txt", "~nosuchuser/x", "~/x", "a\u0000b", "d", "d/f"]), max_size=2),
+        "reads": st.lists(st.sampled_from(["out.txt", "d", "~nosuchuser"]), max_size=2),
+    },
+)
+hostile_documents = st.fixed_dictionaries(
+    {"tasks": st.lists(hostile_tasks, max_size=4)},
+    optional={"config": st.fixed_dictionaries({}, optional={
+        "retry_backoff_seconds": st.sampled_from([0, 0.001, 1e308, NUMBER_MARK]),
+        "trace_dir": st.sampled_from(["t\u0000x", "~nosuchuser/t"]),
+        "workspace": st.sampled_from(["~nosuchuser", "a\u0000b"]),
+        "max_workers": st.sampled_from([1, NUMBER_MARK]), "retries": st.sampled_from([0, 1]),
+    })},
+)
+
+
+def hostile_bytes(document, number: str) -> bytes:
+    return json.dumps(document).replace(f'"{NUMBER_MARK}"', number).encode()
+
+
 def check(raw: bytes) -> None:
     try:
         build_plan(parse_input(raw))
@@ -103,6 +148,32 @@ def test_the_cli_ends_with_exit_2_and_no_files_or_a_real_run(tmp_path_factory, d
         assert Path(result["trace_index"]).exists()
 
 
+@settings(max_examples=500, deadline=None)
+@given(hostile_documents, raw_numbers)
+def test_hostile_shapes_are_rejected_cleanly_or_planned(document, number):
+    check(hostile_bytes(document, number))
+
+
+@pytest.mark.slow  # a runner process per case, some with filters that run into their timeout
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(hostile_documents, raw_numbers)
+def test_hostile_shapes_through_the_cli_end_in_one_json_document(tmp_path_factory, document, number):
+    workdir = tmp_path_factory.mktemp("hostile")
+    (workdir / "tasks.json").write_bytes(hostile_bytes(document, number))
+    started = time.monotonic()
+    proc = subprocess.run([*RUNNER, str(workdir / "tasks.json"), "--trace-dir", str(workdir / "traces"),
+                           "--timeout", "2", "--quiet"], capture_output=True, env=runner_env(), cwd=workdir, timeout=90)
+    assert time.monotonic() - started < 60
+    assert b"Traceback" not in proc.stderr, proc.stderr.decode()[-2000:]
+    result = json.loads(proc.stdout)  # exactly one JSON document
+    assert proc.returncode in (0, 1, 2)
+    if proc.returncode == 2:
+        assert result["status"] == "invalid" and not (workdir / "traces").exists()
+    else:
+        assert result["status"] in ("success", "failure") and Path(result["trace_index"]).exists()
+        assert all(r["status"] != "running" for r in json.loads(Path(result["trace_index"]).read_text())["tasks"])
+
+
 def _write(folder: Path, document) -> Path:
     path = folder / "tasks.json"
     path.write_bytes(orjson.dumps(document))
@@ -117,8 +188,15 @@ def _write(folder: Path, document) -> Path:
         '{"tasks": [{"task_id": "\u00e9\U0001f600", "agent": "echo"}]}'.encode(),  # unicode id
         b'{"tasks": [], "config": {"max_workers": 1e400}}',
         b"\xef\xbb\xbf{}",  # a byte-order mark
+        b'{"tasks": [{"task_id": "a", "agent": "echo", "input_data": {"message": 100000000000000000000}}]}',
+        b'{"tasks": [{"task_id": "a", "agent": "echo", "input_data": {"message": 1e999}}]}',
+        b'{"tasks": [], "config": {"retry_backoff_seconds": 1e308}}',
+        b'{"tasks": [], "config": {"trace_dir": "t\\u0000x"}}',
+        b'{"tasks": [{"task_id": "a", "agent": "echo", "writes": ["~nosuchuser/x"]}]}',
+        b'{"tasks": [{"task_id": "a", "agent": "echo", "input_data": {"message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}]}",
     ],
-    ids=["deep-nesting", "huge-id", "unicode-id", "huge-number", "bom"],
+    ids=["deep-nesting", "huge-id", "unicode-id", "huge-number", "bom", "int-beyond-64-bits", "infinity",
+         "huge-backoff", "nul-trace-dir", "unknown-user", "deep-input-data"],
 )
 def test_pathological_documents_exit_2_quickly(payload, tmp_path):
     started = time.monotonic()

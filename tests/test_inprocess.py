@@ -122,7 +122,7 @@ def test_async_twin_raises_the_same_exception(tmp_path: Path):
 @pytest.mark.parametrize(("calls", "kwargs", "message"), [
     ([("nope", {})], {}, r"task 'call-0'\.agent: unknown agent 'nope'"),
     ([echo(1), ("echo", {"mesage": 1})], {}, r"task 'call-1'\.input_data\.mesage: unknown field 'mesage' \(did you mean 'message'\?\)"),
-    ([echo(1), "echo"], {}, r"task 'call-1': expected an \(agent, input_data\) pair, got 'echo'"),
+    ([echo(1), "echo"], {}, r"task 'call-1': expected an \(agent, input_data\) pair, .* got 'echo'"),
     ([("echo", "hi")], {}, r"input_data must be an object for the 'echo' agent \(it has 0 required fields"),
     ([echo(1)], {"max_wrkers": 2}, r"max_wrkers: unknown field 'max_wrkers' \(did you mean 'max_workers'\?\)"),
     ([echo(1)], {"max_workers": 0}, r"max_workers: Input should be greater than or equal to 1"),
@@ -157,3 +157,25 @@ def test_traces_go_to_a_fresh_private_temp_folder_by_default(tmp_path: Path, mon
 def test_empty_call_list_returns_an_empty_list_without_dispatching(tmp_path: Path):
     assert call_agents_parallel([], trace_dir=str(tmp_path / "traces")) == []
     assert not (tmp_path / "traces").exists()
+
+
+def test_the_original_call_forms_are_accepted(tmp_path):
+    outputs = call_agents_parallel([
+        {"tool": "echo", "message": "dict form"},
+        {"agent": "echo", "input_data": {"message": "x"}, "kwargs": {"delay_seconds": 0.01}},
+        ("echo", {"message": "triple"}, {"delay_seconds": 0.01}),
+        ("echo", {"message": "pair"}),
+    ], trace_dir=str(tmp_path / "t"))
+    assert [o["message"] for o in outputs] == ["dict form", "x", "triple", "pair"]
+
+
+def test_a_prompt_goes_to_the_agents_prompt_field():
+    from parallel_execution.inprocess import _tasks
+
+    (via_dict, via_triple) = _tasks([{"tool": "claude", "prompt": "Write a haiku", "max_turns": 2},
+                                     ("claude", "Write a haiku", {"max_turns": 2})])
+    assert via_dict["input_data"] == via_triple["input_data"] == {"prompt": "Write a haiku", "max_turns": 2}
+    with pytest.raises(InvalidInput, match="call-0"):
+        _tasks([{"prompt": "no tool"}])
+    with pytest.raises(InvalidInput, match="call-0"):
+        _tasks([("echo", {}, "not a mapping")])

@@ -55,3 +55,75 @@ def test_a_command_printing_its_secrets_leaks_nothing(tmp_path):
     for blob in [proc.stdout, proc.stderr, *(p.read_bytes() for p in (tmp_path / "traces").rglob("*") if p.is_file())]:
         assert secret.encode() not in blob and api_key.encode() not in blob
     assert os.path.exists(result["results"][0]["output"]["stdout_file"])
+
+
+# -- issue 13, item 9: credentials by value, in keys, in argv, in events and stderr, in big logs ----------
+
+GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+def test_credentials_are_recognised_by_their_shape():
+    scrub = Redactor().scrub
+    assert scrub("postgres://app:hunter2pw@db:5432/x") == f"postgres://app:{REDACTED}@db:5432/x"
+    assert scrub(f"token is {GH}.") == f"token is {REDACTED}."
+    for token in ("sk-ant-api03-" + "x" * 30, "sk-proj-" + "y" * 30, "xoxb-123456789012-abcdef", "AKIAIOSFODNN7EXAMPLE",
+                  "glpat-" + "z" * 20, "github_pat_" + "Q" * 30):
+        assert token not in str(scrub({"text": f"use {token} now"})), token
+    assert scrub("mysql --password=hunter2pw -u me") == f"mysql --password={REDACTED} -u me"
+    assert scrub("cli --token abcdef --max-tokens 5") == f"cli --token {REDACTED} --max-tokens 5"
+    assert scrub({"argv": ["mysql", "--password", "hunter2pw", "-u", "me"]}) == {
+        "argv": ["mysql", "--password", REDACTED, "-u", "me"]}
+    assert scrub("Authorization: Bearer abcdefghijklmnopqrstuvwxyz") == f"Authorization: Bearer {REDACTED}"
+    # ordinary text is left alone
+    for text in ("http://example.com/a:b@c", "--max-tokens 5", "sk-short", "mailto:someone@example.com"):
+        assert scrub(text) == text
+
+
+def test_env_names_like_github_pat_are_secret():
+    assert looks_secret("GITHUB_PAT", env=True) and looks_secret("GH_PAT_TOKEN", env=True)
+    assert not looks_secret("PATH", env=True) and not looks_secret("PATTERN", env=True)
+    redactor = Redactor.for_dispatch([], {"GITHUB_PAT": "plain-value-no-prefix-123"})
+    assert redactor.scrub({"log": "x plain-value-no-prefix-123 y"}) == {"log": f"x {REDACTED} y"}
+
+
+def test_a_secret_used_as_an_object_key_is_replaced_in_the_key():
+    redactor = Redactor(["known-secret-value"])
+    assert redactor.scrub({"known-secret-value": 1, GH: 2, "ok": 3}, keys=False) == {
+        REDACTED: 1, f"{REDACTED} #2": 2, "ok": 3}
+    assert redactor.scrub({"nested": [{GH: "x"}]}) == {"nested": [{REDACTED: "x"}]}
+
+
+def test_a_log_of_any_size_is_scrubbed_streaming(tmp_path):
+    log = tmp_path / "err.log"
+    with log.open("wb") as handle:
+        for _ in range(2000):
+            handle.write(b"noise " * 100 + b"\n")
+        handle.write(b"leak: known-secret-value and " + GH.encode() + b"\n" + b"y" * 300_000 + b"\n")
+    Redactor(["known-secret-value"]).scrub_file(log, chunk_bytes=4096)
+    data = log.read_bytes()
+    assert b"known-secret-value" not in data and GH.encode() not in data and data.count(b"[REDACTED]") == 2
+    assert data.startswith(b"noise ") and data.endswith(b"y" * 1000 + b"\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["err.log"]
+
+
+def test_errors_events_stderr_stdout_and_input_json_hold_no_credentials(tmp_path):
+    password = "hunter2-very-private"
+    url = f"postgres://app:{password}@db/x"
+    doc = {"tasks": [
+        {"task_id": "fails", "agent": "command", "input_data": {
+            "argv": [sys.executable, "-c", f"import sys; print('cannot reach {url}', file=sys.stderr); sys.exit(3)"],
+            "env": {"DATABASE_URL": url}}},
+        {"task_id": "keys", "agent": "echo", "input_data": {"message": {GH: "a token as a key"}}},
+    ], "config": {"trace_dir": str(tmp_path / "traces")}}
+    events = tmp_path / "events.jsonl"
+    proc = subprocess.run([*RUNNER, "--allow-commands", "--events", str(events)], input=json.dumps(doc).encode(),
+                          capture_output=True, env=runner_env(), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr.decode()
+    result = json.loads(proc.stdout)
+    assert REDACTED in json.dumps(result["results"][1]["output"])
+    blobs = {"stdout": proc.stdout, "stderr": proc.stderr, "events": events.read_bytes(),
+             **{str(p): p.read_bytes() for p in (tmp_path / "traces").rglob("*") if p.is_file()}}
+    assert any(b"cannot reach" in blob for blob in blobs.values())
+    for name, blob in blobs.items():
+        assert password.encode() not in blob, name
+        assert GH.encode() not in blob, name

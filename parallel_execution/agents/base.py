@@ -126,6 +126,11 @@ class Agent(ABC, Generic[InputT]):
         """Whether a task with this raw ``input_data`` calls a model (override for backends)."""
         return cls.uses_model
 
+    @classmethod
+    def extra_writes(cls, data: Mapping[str, Any]) -> list[str]:
+        """Paths a task with this raw ``input_data`` writes besides its ``write_fields`` (conflict checks)."""
+        return []
+
     @abstractmethod
     async def run(self, data: InputT, ctx: TaskContext) -> dict[str, Any]:
         """Do the work and return a JSON-serialisable output."""

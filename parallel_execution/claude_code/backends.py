@@ -66,11 +66,13 @@ async def generate_code(
     stall_timeout_seconds: float | None = DEFAULT_STALL_SECONDS,
     agent: str = "coder",
     write_output: bool = True,
+    instructions: str = "",
 ) -> dict[str, Any]:
     """Have a session write ``output_path``, validate it, repair by resuming; see module docstring.
 
     With ``write_output=False`` the validated code is returned as ``source`` instead of being
-    written, for a caller that writes files itself.
+    written, for a caller that writes files itself. ``instructions`` (the coder's mode: omnibase
+    layout or the project's conventions) are added to the prompt.
     """
     target = _in_workspace(output_path, ctx, "output_path")
     if target.exists() and not overwrite:
@@ -90,7 +92,8 @@ async def generate_code(
         f"Write the file at output_path. It is a staging copy: after you finish, the runner validates it "
         f"(it must parse, every name must resolve, the conventions must hold) and moves it to {target}, so "
         f"name everything for that final path. If checks fail you will be asked, in this session, to fix them.\n"
-        "End with the JSON report your instructions describe."
+        + (f"{instructions}\n\n" if instructions else "")
+        + "End with the JSON report your instructions describe."
     )
     request = _request(definition, prompt, ctx, model=model, max_turns=max_turns, max_budget_usd=max_budget_usd,
                        stall_timeout_seconds=stall_timeout_seconds, default_tools=_CODER_TOOLS,

@@ -27,6 +27,7 @@ from parallel_execution import __version__
 from parallel_execution.commands.signals import SIGNAL_EXIT, RunSignals
 from parallel_execution.dispatcher import DispatchRun, run_sync
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.executors import executor_override
 from parallel_execution.inputs.schema import DispatchInput
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
 from parallel_execution.run import containment
@@ -91,12 +92,16 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_file: bool = True) 
     parser.add_argument("--fail-fast", action="store_true", default=None, help="stop everything at the first failure")
     parser.add_argument("--budget-usd", type=float, metavar="USD", help="cap on model spend (config.budget_usd)")
     parser.add_argument("--allow-commands", action="store_true", help="allow `command` tasks to run programs")
+    parser.add_argument("--executor", choices=["local", "dask"], help="where tasks run (config.executor.kind)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
 
 
 def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchInput:
     pairs = {"workspace": args.workspace, "max_workers": args.max_workers, "trace_dir": args.trace_dir,
              "timeout_seconds": args.timeout, "retries": args.retries, "fail_fast": args.fail_fast,
              "budget_usd": args.budget_usd}
+    pairs["executor"] = executor_override(getattr(args, "executor", None), getattr(args, "scheduler", None),
+                                          data.config.model_dump(exclude_unset=True).get("executor"))
     updates = {k: v for k, v in pairs.items() if v is not None}
     if not updates:
         return data
@@ -140,6 +145,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def input_schema() -> dict[str, Any]:
     """The input's JSON Schema, with each agent's ``input_data`` schema selected by ``agent``."""
     from parallel_execution.agents.registry import available_agents, load_agent
+    from parallel_execution.inputs.refschema import REF_DEFS, allow_refs
 
     schema = DispatchInput.model_json_schema()
     defs = schema.setdefault("$defs", {})
@@ -149,8 +155,8 @@ def input_schema() -> dict[str, Any]:
             model = load_agent(name).Input
         except Exception:  # a broken third-party agent must not hide the others
             continue
-        agent_schema = model.model_json_schema(ref_template="#/$defs/{model}")
-        defs.update(agent_schema.pop("$defs", {}))
+        agent_schema = allow_refs(model.model_json_schema(ref_template="#/$defs/{model}"))  # $from too
+        defs.update(agent_schema.pop("$defs", {}), **REF_DEFS)
         defs[f"agent:{name}"] = agent_schema
         rules.append({"if": {"properties": {"agent": {"const": name}}},
                       "then": {"properties": {"input_data": {"$ref": f"#/$defs/agent:{name}"}}}})

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ValidationInfo
 
-__all__ = ["PathOutsideWorkspace", "WorkspacePath", "WorkspacePolicy", "resolve_in_workspace"]
+__all__ = ["PathOutsideWorkspace", "WorkspacePath", "WorkspacePolicy", "expand_user", "resolve_in_workspace"]
 
 CONTEXT_KEY = "workspace_policy"
 
@@ -35,7 +35,7 @@ class WorkspacePolicy:
 
     @classmethod
     def create(cls, root: str | os.PathLike[str] | None, allow_outside: bool = False) -> WorkspacePolicy:
-        base = Path(root).expanduser() if root is not None else Path.cwd()
+        base = expand_user(root) if root is not None else Path.cwd()
         return cls(Path(os.path.realpath(base)), allow_outside)
 
     def as_context(self) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def resolve_in_workspace(value: str | os.PathLike[str], policy: WorkspacePolicy)
     raw = os.fspath(value)
     if not raw or "\x00" in raw:
         raise PathOutsideWorkspace(f"invalid path {raw!r}")
-    path = Path(raw).expanduser()
+    path = expand_user(raw)
     if not path.is_absolute():
         path = policy.root / path
     resolved = Path(os.path.realpath(path))
@@ -58,6 +58,16 @@ def resolve_in_workspace(value: str | os.PathLike[str], policy: WorkspacePolicy)
             "config.allow_outside_workspace)"
         )
     return resolved
+
+
+def expand_user(value: str | os.PathLike[str]) -> Path:
+    """``Path(value).expanduser()``, with an unknown ``~user`` as a ValueError naming it."""
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        head = os.fspath(value).split(os.sep, 1)[0]
+        raise PathOutsideWorkspace(f"path {os.fspath(value)!r}: cannot expand {head!r} (no such user, or no "
+                                   "home directory)") from None
 
 
 def _check_workspace_path(value: str, info: ValidationInfo) -> str:

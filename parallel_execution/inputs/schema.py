@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from parallel_execution.executors.config import ExecutorConfig, LocalExecutorConfig
 from parallel_execution.isolation.config import IsolationConfig, IsolationMode
 
 __all__ = [
@@ -39,7 +40,17 @@ DispatchStatus = Literal["success", "failure", "cancelled"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No infinities or NaN: JSON cannot hold them (1e999 would be stored as null).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("a path cannot contain a NUL character")
+    return value
+
+
+PathText = Annotated[str, AfterValidator(_no_nul)]
 
 
 class Task(_Strict):
@@ -57,6 +68,8 @@ class Task(_Strict):
     estimated_seconds: float | None = Field(
         default=None, gt=0, description="Duration hint for priorities and the plan's expected makespan."
     )
+    resources: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict, description="Dask executor: worker resources one attempt holds, e.g. {\"gpu\": 1}.")
     isolation: IsolationMode | None = Field(
         default=None, description="'worktree': run in its own git worktree, merged behind config.isolation's gate.")
 
@@ -66,13 +79,15 @@ class DispatchConfig(_Strict):
 
     max_workers: int = Field(default=5, ge=1, le=10_000)
     timeout_seconds: float | None = Field(default=300, gt=0, description="Per-task timeout; null = none.")
-    trace_dir: str = Field(default="./traces", min_length=1, description="Relative to the current directory.")
+    trace_dir: PathText = Field(default="./traces", min_length=1, description="Relative to the current directory.")
     fail_fast: bool = False
     retries: int = Field(default=0, ge=0, le=100, description="Extra attempts after an error or timeout.")
-    retry_backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles, with jitter.")
-    workspace: str | None = Field(default=None, description="Root for task paths; default: current directory.")
+    retry_backoff_seconds: float = Field(default=1.0, ge=0, le=86_400,
+                                         description="First retry delay; doubles, with jitter (at most a day).")
+    workspace: PathText | None = Field(default=None, description="Root for task paths; default: current directory.")
     allow_outside_workspace: bool = Field(default=False, description="Let task paths leave the workspace.")
     budget_usd: float | None = Field(default=None, gt=0, description="Cap on model spend for the dispatch.")
+    executor: ExecutorConfig = Field(default_factory=LocalExecutorConfig, description="Where tasks run: local or dask.")
     isolation: IsolationConfig | None = Field(
         default=None, description="Git worktrees for tasks that change code, merged in DAG order behind a gate.")
 

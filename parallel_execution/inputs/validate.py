@@ -16,6 +16,7 @@ Any problem raises ``InvalidInput`` carrying all of them; nothing has been run o
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import typing
 from collections import defaultdict
@@ -24,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 from pydantic import BaseModel, ValidationError
 
 from parallel_execution.agents.base import Agent
@@ -32,6 +32,7 @@ from parallel_execution.agents.registry import UnknownAgent, load_agent
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph, critical_path, simulate_makespan
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.reach import Reach, ordered_conflicts
 from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
 from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
 from parallel_execution.isolation.config import isolation_issues, task_isolated
@@ -169,9 +170,14 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 def _raw_task_id(raw: Any, position: int) -> str:
     try:
         if isinstance(raw, (bytes, str)):
+            import json
+
             import orjson
 
-            raw = orjson.loads(raw)
+            try:
+                raw = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # 1e999, integers beyond 64 bits: the stdlib parser takes them
+                raw = json.loads(raw)
         value = raw["tasks"][position]["task_id"]
         return value if isinstance(value, str) else f"#{position}"
     except Exception:
@@ -227,6 +233,9 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
         issues.append(InputIssue(
             f"the {task.agent!r} agent runs programs; start the runner with --allow-commands to allow it",
             task.task_id, "agent"))
+    numbers = _unstorable_number(task.input_data)
+    if numbers is not None:
+        return agent_cls, [], [*issues, InputIssue(numbers[1], task.task_id, numbers[0])]
     try:
         refs = list(find_refs(task.input_data, ()))
     except RefError as exc:
@@ -245,6 +254,24 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
     return agent_cls, refs, issues
 
 
+def _unstorable_number(value: Any) -> tuple[str, str] | None:
+    """(field, message) for the first number JSON output cannot hold: an integer beyond 64 bits
+    (traces and results would refuse it) or an infinity (1e999; it would come back as null)."""
+    stack: list[tuple[str, Any]] = [("input_data", value)]
+    while stack:
+        where, item = stack.pop()
+        if type(item) is dict:
+            stack.extend((f"{where}.{k}", v) for k, v in item.items())
+        elif type(item) is list:
+            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
+        elif type(item) is int and not -(2**63) <= item < 2**64:
+            return where, (f"an integer of {item.bit_length()} bits does not fit in 64 bits; pass it as a "
+                           "string, or as a float (e.g. 1e20)")
+        elif type(item) is float and not math.isfinite(item):
+            return where, "the number is too large for JSON (it parses as infinity); pass it as a string"
+    return None
+
+
 def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
     if not field_path:
         return False
@@ -255,17 +282,16 @@ def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
 def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssue]:
     issues = []
     ids = {t.task_id: t.index for t in planned}
+    reach = Reach(facts.order, facts.deps, facts.dependents,
+                  sources=(ids[r.source] for t in planned for r in t.refs if r.source in ids))
     for t in planned:
-        ancestors: set[int] | None = None
         for ref in t.refs:
             try:
                 compile_filter(ref.select)
             except RefError as exc:
                 issues.append(InputIssue(str(exc), t.task_id, ref.field))
             source = ids.get(ref.source)
-            if ancestors is None:
-                ancestors = nx.ancestors(facts.graph, t.index)
-            if source is None or source not in ancestors:
+            if source is None or not reach.reaches(source, t.index):
                 what = "unknown task" if source is None else "task that is not one of its (transitive) dependencies"
                 issues.append(InputIssue(
                     f"$from {ref.source!r} refers to a {what}; add it to dependencies", t.task_id, ref.field))
@@ -282,6 +308,8 @@ def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
         value = t.task.input_data.get(name)
         values = value if isinstance(value, list) else [value]
         found.extend((f"input_data.{name}", v) for v in values if isinstance(v, str))
+    if kind == "writes" and agent is not None:
+        found.extend(("input_data", p) for p in agent.extra_writes(t.task.input_data))
     return found
 
 
@@ -290,36 +318,41 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
     when at least one of them writes."""
     issues: list[InputIssue] = []
     touching: dict[str, dict[int, str]] = defaultdict(dict)  # path -> task index -> "writes" | "reads"
+    resolved: dict[str, str] = {}  # many tasks name the same path: resolve it once
     for t in planned:
         if t.isolated:  # its own worktree: overlaps with others surface as merge conflicts instead
             continue
         for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
             for field_name, raw in _declared_paths(t, kind):
                 try:
-                    path = os.fspath(resolve_in_workspace(raw, policy))
+                    path = resolved.get(raw) or resolved.setdefault(raw, os.fspath(resolve_in_workspace(raw, policy)))
                 except PathOutsideWorkspace as exc:
                     if field_name.startswith(kind):  # agent fields were already checked by their model
                         issues.append(InputIssue(str(exc), t.task_id, field_name))
                     continue
                 touching[path][t.index] = kind
 
+    reach = Reach(facts.order, facts.deps, facts.dependents)
     reported: set[tuple[int, int]] = set()
     for path, tasks in touching.items():
         # The same path, and every folder above it that some task touches (a folder covers its files).
         related = [path, *(str(folder) for folder in Path(path).parents if str(folder) in touching)]
         for other_path in related:
-            for a, kind_a in tasks.items():
-                for b, kind_b in touching[other_path].items():
-                    if a == b or "writes" not in (kind_a, kind_b) or (min(a, b), max(a, b)) in reported:
-                        continue
-                    if nx.has_path(facts.graph, a, b) or nx.has_path(facts.graph, b, a):
-                        continue  # ordered by dependencies: they never run at the same time
-                    reported.add((min(a, b), max(a, b)))
-                    first, second = sorted(((a, kind_a, path), (b, kind_b, other_path)))
-                    where = repr(first[2]) if path == other_path else f"{first[2]!r} and {second[2]!r}"
-                    issues.append(InputIssue(
-                        f"conflict on {where}: task {planned[second[0]].task_id!r} also {second[1]} "
-                        f"{'it' if path == other_path else repr(second[2])} and may run at the same time; "
-                        f"make one depend on the other", planned[first[0]].task_id, first[1]))
+            where_of = {b: other_path for b in touching[other_path]} | {a: path for a in tasks}
+            kinds = dict(touching[other_path])
+            for a, kind in tasks.items():
+                kinds[a] = "writes" if "writes" in (kind, kinds.get(a)) else kind
+            for a, b in ordered_conflicts(reach, kinds):
+                if (min(a, b), max(a, b)) in reported or (other_path != path and where_of[a] == where_of[b]):
+                    continue  # pairs within one path are that path's own check
+                reported.add((min(a, b), max(a, b)))
+                first, second = sorted(((a, touching[where_of[a]][a], where_of[a]),
+                                        (b, touching[where_of[b]][b], where_of[b])))
+                same = first[2] == second[2]
+                where = repr(first[2]) if same else f"{first[2]!r} and {second[2]!r}"
+                issues.append(InputIssue(
+                    f"conflict on {where}: task {planned[second[0]].task_id!r} also {second[1]} "
+                    f"{'it' if same else repr(second[2])} and may run at the same time; "
+                    f"make one depend on the other", planned[first[0]].task_id, first[1]))
     position = {t.task_id: t.index for t in planned}
     return sorted(issues, key=lambda i: position.get(i.task_id or "", -1))

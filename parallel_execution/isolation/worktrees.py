@@ -125,7 +125,7 @@ class Worktrees:
     async def open(cls, workspace: Path, config: IsolationConfig, dispatch_id: str,
                    resumed_from: str | None = None) -> Worktrees:
         """Find the repository, clean up after dead runs, create the integration branch and worktree."""
-        start = Path(config.repo).expanduser().resolve() if config.repo else workspace
+        start = (workspace / config.repo).resolve() if config.repo else workspace  # relative: to the workspace
         git = Git(start)
         try:
             root = Path(await git.out("rev-parse", "--show-toplevel")).resolve()

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from parallel_execution.commands.cli import EXIT_FAILED, EXIT_OK, add_run_options, apply_overrides, emit, execute
 from parallel_execution.dispatcher import DispatchRun, new_dispatch_id
@@ -55,6 +55,9 @@ class _Open(BaseModel):
 
 
 class PlanSubtask(_Open):
+    """A subtask; Auto-Claude planners' aliases are accepted: ``subtask_id`` for ``id``, ``title`` as the
+    description when that is empty, status ``not_started`` for ``pending``."""
+
     id: str | int
     description: str = ""
     status: Literal["pending", "in_progress", "completed", "failed", "blocked"] = "pending"
@@ -62,6 +65,21 @@ class PlanSubtask(_Open):
     input_data: dict[str, Any] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0)
     retries: int | None = Field(default=None, ge=0, le=100)
+
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "id" not in data and "subtask_id" in data:
+            data["id"] = data["subtask_id"]
+        if not data.get("description") and isinstance(data.get("title"), str):
+            data["description"] = data["title"]
+        if data.get("status") == "not_started":
+            data["status"] = "pending"
+        return data
 
 
 _SUBTASK_FIELDS = ("id", "description", "status", "agent", "input_data", "timeout_seconds", "retries")
@@ -73,6 +91,14 @@ class PlanPhase(_Open):
     parallel_safe: bool | None = False
     depends_on: list[str | int] | None = None
     subtasks: list[PlanSubtask] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _chunks(cls, data: Any) -> Any:
+        """Auto-Claude's own fixtures list a phase's subtasks under ``chunks``."""
+        if isinstance(data, dict) and "subtasks" not in data and "chunks" in data:
+            return {**data, "subtasks": data["chunks"]}
+        return data
 
     def keys(self, position: int) -> set[str]:
         return {k for k in (self.id, None if self.phase is None else str(self.phase)) if k} or {str(position + 1)}
@@ -98,6 +124,8 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
     """Parse and check a plan; raise ``InvalidInput`` naming each bad phase or subtask."""
     try:
         model = ImplementationPlan.model_validate(json.loads(text))
+    except RecursionError:
+        raise InvalidInput([InputIssue(f"{source} is nested too deeply to be a plan")]) from None
     except json.JSONDecodeError as exc:
         raise InvalidInput([InputIssue(f"{source} is not valid JSON: {exc.msg} (line {exc.lineno}, "
                                        f"column {exc.colno})")]) from None
@@ -270,15 +298,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     progress.add_progress_options(parser)
 
 
+def _prepare(store: PlanStore, args: argparse.Namespace) -> tuple[PlanSelection, Any]:
+    parsed = parse_plan(store.read_text(), args.plan_file)
+    selection = select_tasks(parsed, retry_failed=args.retry_failed, reclaim=args.reclaim,
+                             claims=store.claims(), phases=args.phase)
+    data = apply_overrides(parse_input({"tasks": selection.tasks, "user_prompt": parsed.user_prompt}), args)
+    return selection, build_plan(data, allow_commands=args.allow_commands)
+
+
 def main(args: argparse.Namespace) -> int:
     store = PlanStore(args.plan_file)
+    _prepare(store, args)  # invalid input is reported before the lock file is created (nothing written)
     try:
         with store.locked():
-            parsed = parse_plan(store.read_text(), args.plan_file)
-            selection = select_tasks(parsed, retry_failed=args.retry_failed, reclaim=args.reclaim,
-                                     claims=store.claims(), phases=args.phase)
-            data = apply_overrides(parse_input({"tasks": selection.tasks, "user_prompt": parsed.user_prompt}), args)
-            plan = build_plan(data, allow_commands=args.allow_commands)
+            selection, plan = _prepare(store, args)  # again, under the lock: the file may have changed
             if args.dry_run:
                 emit({"status": "valid", "plan": plan.describe(), "subtasks": [asdict(d) for d in selection.decisions]})
                 return EXIT_OK
@@ -302,7 +335,22 @@ def main(args: argparse.Namespace) -> int:
         print(f"dispatch-runner: plan has failed subtasks: {', '.join(failed[:20])} "
               "(fix the cause, then rerun with --retry-failed)", file=sys.stderr)
         return max(code, EXIT_FAILED)
+    if stuck := _stuck(selection):
+        print(f"dispatch-runner: plan is stuck: {len(stuck)} subtasks cannot run: "
+              + "; ".join(f"{d.subtask_id} ({d.reason})" for d in stuck[:20]), file=sys.stderr)
+        return max(code, EXIT_FAILED)
     return code
+
+
+def _stuck(selection: PlanSelection) -> list[SubtaskDecision]:
+    """Waiting subtasks that no run will take on its own: ``blocked`` ones, ``in_progress`` ones no live
+    runner holds, and those queued behind them. Not stuck: another live run's, and unselected phases'."""
+    roots = [d for d in selection.decisions if d.action == "wait" and d.status in ("blocked", "in_progress")
+             and not (d.reason or "").startswith("claimed by another run")]
+    if not roots:
+        return []
+    return [d for d in selection.decisions if d.action == "wait" and d.status != "failed"
+            and not (d.reason or "").startswith(("claimed by another run", "its phase is not selected"))]
 
 
 def _print_selection(selection: PlanSelection, source: str) -> None:

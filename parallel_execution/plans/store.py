@@ -6,6 +6,12 @@ it ends, ``pending`` again when it was interrupted (skipped subtasks keep theirs
 other byte stays as found: key order, layout, fields we do not own) and replaces the file atomically;
 the finished tasks of one scheduler step are one write. Two runners' updates therefore merge.
 
+Plan-level status. Each write also keeps the plan's own ``status`` and ``planStatus`` in step with its
+subtasks, by Auto-Claude's rule (their UI reads them): all completed -> ``ai_review``/``review``
+(``human_review`` once ``qa_signoff`` approved); any failed, in progress or completed ->
+``in_progress``; none started -> ``backlog``/``pending`` (a plan awaiting approval keeps
+``human_review``/``review``). Subtasks may sit under ``chunks`` and be named by ``subtask_id``.
+
 Concurrent runners. At start a runner claims what it will run in ``<plan>.claims.json`` (pid, host,
 dispatch id; under the same lock) and releases each claim as the subtask ends. Other runners leave
 alone subtasks with a live claim and ``in_progress`` ones with no claim (another tool or host). A
@@ -30,11 +36,48 @@ from parallel_execution.inputs.validate import PlannedTask
 from parallel_execution.run.outcomes import Observer, TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_json, atomic_write_text
 
-__all__ = ["LOCK_TIMEOUT_SECONDS", "Claim", "PlanStore", "StatusWriter"]
+__all__ = ["LOCK_TIMEOUT_SECONDS", "PLAN_FIELDS", "Claim", "PlanStore", "StatusWriter", "plan_status", "subtask_key",
+           "subtasks_of"]
 
 LOCK_TIMEOUT_SECONDS = 60.0
 LOCK_POLL_SECONDS = 0.002  # filelock polls a contended lock; its 50 ms default would pace every write
 _FINAL = {"success": "completed", "error": "failed", "timeout": "failed"}
+_SUBTASK_LISTS = ("subtasks", "chunks")
+_PLAN = "\x00plan."  # span keys of the plan's own fields, never a subtask id
+PLAN_FIELDS = ("status", "planStatus")
+
+
+def subtasks_of(phase: Any) -> list[Any]:
+    """A phase's subtask list in a raw plan document (``subtasks``, else Auto-Claude's ``chunks``)."""
+    if not isinstance(phase, dict):
+        return []
+    items = phase.get("subtasks") if "subtasks" in phase else phase.get("chunks")
+    return items if isinstance(items, list) else []
+
+
+def subtask_key(sub: Any) -> str | None:
+    if not isinstance(sub, dict):
+        return None
+    value = sub["id"] if "id" in sub else sub.get("subtask_id")
+    return None if value is None else str(value)
+
+
+def plan_status(document: Mapping[str, Any]) -> dict[str, str]:
+    """The plan's ``status`` and ``planStatus`` for its subtasks' statuses (Auto-Claude's rule)."""
+    subs = [sub for phase in document.get("phases") or [] for sub in subtasks_of(phase) if isinstance(sub, dict)]
+    current = {k: document.get(k) for k in PLAN_FIELDS}
+    states = [sub.get("status", "pending") for sub in subs]
+    if not subs:
+        return {"status": current["status"] or "backlog", "planStatus": current["planStatus"] or "pending"}
+    if all(state == "completed" for state in states):
+        signoff = document.get("qa_signoff")
+        approved = isinstance(signoff, dict) and signoff.get("status") == "approved"
+        return {"status": "human_review" if approved else "ai_review", "planStatus": "review"}
+    if any(state in ("failed", "in_progress", "completed") for state in states):
+        return {"status": "in_progress", "planStatus": "in_progress"}
+    if current == {"status": "human_review", "planStatus": "review"}:
+        return {"status": "human_review", "planStatus": "review"}  # awaiting plan approval: kept
+    return {"status": "backlog", "planStatus": "pending"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +120,13 @@ def _locate_statuses(text: str) -> dict[str, tuple[int, int, str | None]]:
             pos = skip(end)
             if text[pos] == ",":
                 pos = skip(pos + 1)
-        if len(path) == 4 and path[0] == "phases" and path[2] == "subtasks" and "id" in members:
-            sid = str(json.loads(text[slice(*members["id"])]))
+        id_key = "id" if "id" in members else "subtask_id"
+        if len(path) == 4 and path[0] == "phases" and path[2] in _SUBTASK_LISTS and id_key in members:
+            sid = str(json.loads(text[slice(*members[id_key])]))
             found[sid] = (*members["status"], None) if "status" in members else (last, last, "," + (gap or " "))
+        if not path and char == "{":
+            for name in PLAN_FIELDS:
+                found[_PLAN + name] = (*members[name], None) if name in members else (last, last, "," + (gap or " "))
         return pos + 1
 
     value(skip(0), ())
@@ -91,10 +138,12 @@ def _rewrite(original: str, document: Any, statuses: Mapping[str, str]) -> str:
     ``document``, the document re-serialised in the file's indent and trailing whitespace instead."""
     try:
         spans, text = _locate_statuses(original), original
-        for sid in sorted(statuses, key=lambda s: spans[s][0], reverse=True):
+        order = {sid: n for n, sid in enumerate(statuses)}  # insertions at one spot keep this order
+        for sid in sorted(statuses, key=lambda s: (spans[s][0], order[s]), reverse=True):
             start, end, separator = spans[sid]
             literal = json.dumps(statuses[sid], ensure_ascii=False)
-            text = text[:start] + (literal if separator is None else f'{separator}"status": {literal}') + text[end:]
+            name = sid.removeprefix(_PLAN) if sid.startswith(_PLAN) else "status"
+            text = text[:start] + (literal if separator is None else f'{separator}"{name}": {literal}') + text[end:]
         if json.loads(text) == document:
             return text
     except (ValueError, LookupError, AttributeError, RecursionError):
@@ -172,11 +221,16 @@ class PlanStore:
             original = self.read_text()
             document, found = json.loads(original), set()
             for phase in document.get("phases") or []:
-                for sub in phase.get("subtasks") or []:
-                    if (key := str(sub.get("id"))) in statuses:
+                for sub in subtasks_of(phase):
+                    if (key := subtask_key(sub)) in statuses:
                         found.add(key)
-                        sub["status"] = statuses[key]
-            text = _rewrite(original, document, {k: v for k, v in statuses.items() if k in found})
+                        sub["status"] = statuses[key]  # type: ignore[index]
+            edits = {k: v for k, v in statuses.items() if k in found}
+            if isinstance(document, dict) and found:
+                for name, value in plan_status(document).items():
+                    if document.get(name) != value:
+                        document[name] = edits[_PLAN + name] = value
+            text = _rewrite(original, document, edits)
             if text != original:
                 atomic_write_text(self.path, text)
             if mine := self.claimed & set(release):

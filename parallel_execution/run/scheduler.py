@@ -43,8 +43,9 @@ from pydantic import ValidationError
 
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
+from parallel_execution.executors import Executor, LocalExecutor
 from parallel_execution.inputs.paths import WorkspacePolicy
-from parallel_execution.inputs.refs import RefError, resolve_refs
+from parallel_execution.inputs.refs import RefError, aresolve_refs
 from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
@@ -94,9 +95,11 @@ class Scheduler:
         reuse: dict[str, PriorResult] | None = None,
         rng: random.Random | None = None,
         isolation: Isolation | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.plan = plan
         self.isolation = isolation
+        self.executor: Executor = executor or LocalExecutor()  # where an attempt runs (executors/)
         self.dispatch_id = dispatch_id
         self.artifacts_dir = artifacts_dir
         self.observers = list(observers)
@@ -328,7 +331,8 @@ class Scheduler:
                            before_retry: Callable[[], Awaitable[None]] | None) -> None:
         task = planned.task
         try:
-            raw = resolve_refs(task.input_data, self.outputs) if planned.refs else task.input_data
+            raw = (await aresolve_refs(task.input_data, self.outputs, planned.timeout_seconds) if planned.refs
+                   else task.input_data)  # filters: bounded, off the loop, under the task's timeout
             outcome.resolved_input = raw
             # Validated again, not reused from planning: references are filled in only now, and path
             # checks must see the workspace as it is now (an earlier task may have planted a symlink).
@@ -368,7 +372,7 @@ class Scheduler:
         )
         try:
             async with asyncio.timeout(planned.timeout_seconds) as scope:
-                output = await planned.agent_cls().run(data, ctx)
+                output = await self.executor.run(planned, data, ctx)
             outcome.output, attempt.status, attempt.error = output, "success", None
             return False
         except TimeoutError:

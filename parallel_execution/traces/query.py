@@ -20,6 +20,10 @@ The result is the list of every value the filter yields, so::
     traces query latest '.tasks[] | select(.agent=="coder") | .output.generated_file'
 
 A filter that does not compile or fails on the data is an input error (exit 2) with jq's message.
+The filter runs as a ``$from`` filter does (``inputs.jqrun``): in a worker process with a memory bound
+and a time limit (``--timeout``, default 60 s), killed at once by Ctrl-C; filters that reach beyond
+the document (``$ENV``, ``import``, ``input``, ...) are refused. Numbers beyond 64 bits come back as
+floats, as jq holds them.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import jq
-
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.inputs import jqrun
+from parallel_execution.inputs.refs import RefError, compile_filter
 from parallel_execution.traces.store import DispatchRecord, list_dispatches, load_dispatch
 
-__all__ = ["configure_parser", "main", "query"]
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "configure_parser", "main", "query"]
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -44,24 +50,21 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     query_parser.add_argument("ref", help="index file, dispatch id, or 'latest'")
     query_parser.add_argument("filter", help="jq filter, e.g. '.tasks[] | select(.status==\"error\")'")
     query_parser.add_argument("--trace-dir", default="./traces", metavar="DIR", help="where the traces are (default ./traces)")
+    query_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="S",
+                              help=f"stop the filter after S seconds (default {DEFAULT_TIMEOUT_SECONDS:g})")
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def query(record: DispatchRecord, jq_filter: str) -> list[Any]:
-    """Every value ``jq_filter`` yields on the dispatch's merged document."""
+def query(record: DispatchRecord, jq_filter: str, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> list[Any]:
+    """Every value ``jq_filter`` yields on the dispatch's merged document (bounded; see the module)."""
     try:
-        program = jq.compile(jq_filter)
-    except ValueError as exc:
-        raise InvalidInput([InputIssue(f"invalid jq filter {jq_filter!r}: {_first_line(exc)}", None, "filter")]) from None
+        compile_filter(jq_filter)
+    except RefError as exc:
+        raise InvalidInput([InputIssue(str(exc), None, "filter")]) from None
     try:
-        return list(program.input_value(record.full_document()).all())
-    except ValueError as exc:
+        return jqrun.run(jq_filter, record.full_document(), timeout)
+    except jqrun.JqFailure as exc:
         raise InvalidInput([InputIssue(f"jq filter {jq_filter!r} failed on dispatch {record.dispatch_id!r}: "
-                                       f"{_first_line(exc)}", None, "filter")]) from None
+                                       f"{exc}", None, "filter")]) from None
 
 
 def main(args: argparse.Namespace) -> int:
@@ -70,5 +73,5 @@ def main(args: argparse.Namespace) -> int:
     if args.traces_command == "list":
         emit(list_dispatches(args.trace_dir, limit=args.limit or None))
     else:
-        emit(query(load_dispatch(args.ref, args.trace_dir), args.filter))
+        emit(query(load_dispatch(args.ref, args.trace_dir), args.filter, args.timeout))
     return 0

@@ -7,7 +7,13 @@ Two rules, applied to every document the runner persists or prints:
 * any occurrence of a known secret *value* inside any string is replaced too. Known values are those
   of environment variables with secret-looking names (the runner's own environment, e.g.
   ``ANTHROPIC_API_KEY``, and ``env`` entries given to tasks), so a program that prints its API key
-  does not leak it through a stdout tail.
+  does not leak it through a stdout tail;
+* credentials recognised by their *shape* (``secrets``: URL passwords, ``ghp_``/``sk-ant-``/``AKIA``...
+  tokens, ``--password=...`` flags) are replaced wherever they stand, known or not.
+
+Object keys are strings like any other: a secret used as a key is replaced in the key. ``scrub_file``
+rewrites a log file of any size, streaming it line by line. ``RedactingObserver`` puts the same rules
+between the scheduler and the progress observers (``--events``, stderr), which print task errors.
 """
 
 from __future__ import annotations
@@ -19,15 +25,18 @@ from typing import Any
 
 import orjson
 
-__all__ = ["REDACTED", "Redactor", "looks_secret"]
+from parallel_execution.traces import secrets
+
+__all__ = ["REDACTED", "RedactingObserver", "Redactor", "looks_secret"]
 
 REDACTED = "[REDACTED]"
 # Names of fields that hold secrets, anywhere in a document ("max_tokens" is not one of them).
 _SECRET_NAME = re.compile(r"(api[_-]?key|secret|token(?!s)|passw(or)?d|passphrase|credential|"
                           r"(private|auth|access|signing|encryption|master|client|session)[_-]?key|"
                           r"authorization|cookie)", re.IGNORECASE)
-# Environment variable names are terser: OPENAI_KEY, AWS_ACCESS_KEY_ID, DB_PASS.
-_SECRET_ENV_NAME = re.compile(_SECRET_NAME.pattern + r"|(_KEY(_ID)?|_PASS|_PWD|^KEY)$", re.IGNORECASE)
+# Environment variable names are terser: OPENAI_KEY, AWS_ACCESS_KEY_ID, DB_PASS, GITHUB_PAT, DATABASE_URL
+# (its password is caught by value; the whole URL is not a secret on its own).
+_SECRET_ENV_NAME = re.compile(_SECRET_NAME.pattern + r"|(_KEY(_ID)?|_PASS|_PWD|^KEY|_PAT|^PAT)$|_PAT_", re.IGNORECASE)
 _ENV_FIELDS = frozenset({"env", "environ", "environment"})
 _MIN_SECRET_LENGTH = 6  # shorter values would scrub ordinary words
 
@@ -44,6 +53,8 @@ class Redactor:
         encoded = [orjson.dumps(v)[1:-1] for v in values]
         self._bytes_pattern = re.compile(b"|".join(map(re.escape, encoded))) if encoded else None
         self._key_cache: dict[Any, bool] = {}
+        raw = [v.encode("utf-8", "surrogateescape") for v in values]
+        self._raw_pattern = re.compile(b"|".join(map(re.escape, raw))) if raw else None
 
     @classmethod
     def for_dispatch(cls, inputs: Iterable[Any], environ: Mapping[str, str] | None = None) -> Redactor:
@@ -63,22 +74,28 @@ class Redactor:
         """
         if value is None or isinstance(value, (int, float, bool)):
             return value
+        if isinstance(value, str):
+            return self._text(value)
         if keys and self._has_suspect_key(value):
             return self._scrub(value)
-        if self._bytes_pattern is not None:
-            try:
-                data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
-            except TypeError:
-                return self._scrub(value)
-            if self._bytes_pattern.search(data):
-                return self._scrub(value)
+        try:
+            data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:
+            return self._scrub(value)
+        if (self._bytes_pattern is not None and self._bytes_pattern.search(data)) or secrets.has_secret_bytes(data):
+            return self._scrub(value)
         return value
 
     def scrub_bytes(self, data: bytes) -> bytes:
-        """Serialised JSON with known secret values replaced (keys are not looked at)."""
-        if self._bytes_pattern is None:
-            return data
-        return self._bytes_pattern.sub(REDACTED.encode(), data)
+        """Serialised JSON (or log text) with known secret values and credential shapes replaced."""
+        if self._bytes_pattern is not None:
+            data = self._bytes_pattern.sub(REDACTED.encode(), data)
+        return secrets.sub_bytes(data)
+
+    def _text(self, text: str) -> str:
+        if self._pattern is not None:
+            text = self._pattern.sub(REDACTED, text)
+        return secrets.sub_text(text)
 
     def _has_suspect_key(self, value: Any) -> bool:
         # Plain dict/list checks (not the slower ABCs): documents here come from JSON.
@@ -102,28 +119,43 @@ class Redactor:
 
     def _scrub(self, value: Any, *, env: bool = False) -> Any:
         if isinstance(value, str):
-            return self._pattern.sub(REDACTED, value) if self._pattern else value
+            return self._text(value)
         if isinstance(value, Mapping):
-            return {k: REDACTED if isinstance(k, str) and isinstance(v, str) and looks_secret(k, env=env)
-                    else self._scrub(v, env=isinstance(k, str) and k in _ENV_FIELDS) for k, v in value.items()}
+            out: dict[Any, Any] = {}
+            for k, v in value.items():
+                secret_named = isinstance(k, str) and isinstance(v, str) and looks_secret(k, env=env)
+                item = REDACTED if secret_named else self._scrub(v, env=isinstance(k, str) and k in _ENV_FIELDS)
+                key = self._text(k) if isinstance(k, str) else k
+                n = 1
+                while key in out:  # two keys scrubbed to the same text: keep both entries
+                    n += 1
+                    key = f"{self._text(k)} #{n}"
+                out[key] = item
+            return out
         if isinstance(value, (list, tuple)):
-            return [self._scrub(v) for v in value]
+            items = [self._scrub(v) for v in value]
+            if any(isinstance(v, str) and secrets.flag_takes_secret(v) for v in items):
+                items = secrets.scrub_argv(items)  # ["--password", "x"]: the value is the next item
+            return items
         return value
 
-    def scrub_file(self, path: str | os.PathLike[str], limit_bytes: int = 64 * 1024 * 1024) -> None:
-        """Rewrite a text file (e.g. a captured stdout log) without known secret values."""
-        if self._pattern is None:
-            return
-        from parallel_execution.traces.fsio import atomic_write_bytes
-
-        with open(path, "rb") as handle:
-            data = handle.read(limit_bytes + 1)
-        if len(data) > limit_bytes:
-            return  # too large to rewrite here; the tails in results are still scrubbed
-        text = data.decode("utf-8", errors="surrogateescape")
-        cleaned = self._pattern.sub(REDACTED, text)
-        if cleaned != text:
-            atomic_write_bytes(path, cleaned.encode("utf-8", errors="surrogateescape"))
+    def scrub_file(self, path: str | os.PathLike[str], chunk_bytes: int = 1024 * 1024) -> None:
+        """Rewrite a text file (e.g. a captured stderr log) of any size without secrets: streamed line
+        by line (a line longer than ``chunk_bytes`` is taken in pieces), replaced only if changed."""
+        raw, target = self._raw_pattern, os.fspath(path)
+        tmp = f"{target}.{os.getpid()}.redact.tmp"
+        changed = False
+        try:
+            with open(target, "rb") as source, open(tmp, "xb") as sink:
+                while line := source.readline(chunk_bytes):
+                    out = secrets.sub_bytes(raw.sub(REDACTED.encode(), line) if raw is not None else line)
+                    changed = changed or out != line
+                    sink.write(out)
+            if changed:
+                os.replace(tmp, target)  # never following a link planted at the name
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
 
 
 def _secret_values(value: Any, env: bool = False) -> list[str]:
@@ -139,3 +171,43 @@ def _secret_values(value: Any, env: bool = False) -> list[str]:
         for v in value:
             found.extend(_secret_values(v))
     return found
+
+
+class RedactingObserver:
+    """Forwards the scheduler's hooks to ``inner`` with secrets scrubbed from what they carry: strings
+    and event records, and task outcomes (a scrubbed copy: ``output``, ``error``, ``resolved_input``)."""
+
+    def __init__(self, inner: Any, redactor: Redactor) -> None:
+        self._inner, self._redactor = inner, redactor
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)  # AttributeError: the inner observer has no such hook
+        if not callable(target) or name.startswith("_"):
+            return target
+        return lambda *args: target(*(self._clean(a) for a in args))
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, (str, dict, list)):
+            return self._redactor.scrub(value)
+        if hasattr(value, "error") and hasattr(value, "output") and hasattr(value, "attempts"):
+            import copy
+
+            outcome = copy.copy(value)
+            outcome.error = self._redactor.scrub(value.error)
+            outcome.output = self._redactor.scrub(value.output)
+            if hasattr(value, "resolved_input"):
+                outcome.resolved_input = self._redactor.scrub(value.resolved_input)
+            outcome.attempts = [self._attempt(a) for a in value.attempts]
+            return outcome
+        return value
+
+    def _attempt(self, attempt: Any) -> Any:
+        import copy
+
+        clean = copy.copy(attempt)
+        for name in ("error", "traceback"):
+            if isinstance(getattr(attempt, name, None), str):
+                setattr(clean, name, self._redactor.scrub(getattr(attempt, name)))
+        if isinstance(getattr(attempt, "events", None), list):
+            clean.events = self._redactor.scrub(attempt.events)
+        return clean

@@ -93,6 +93,8 @@ def key_output(agent: str, output: Any, limit: int = 90) -> str:
         parts.append(str(output["generated_file"]))
         if "validation_passed" in output:
             parts.append("valid" if output["validation_passed"] else "NOT valid")
+        if output.get("skeleton"):  # a scaffold with contract lines left: never shown as finished work
+            parts.append(f"SKELETON ({len(output.get('todo') or [])} contract line(s) left)")
         if output.get("implementation"):
             parts.append(f"implementation: {_short(output['implementation'], 30)}")
     elif isinstance(output.get("root_cause"), dict):  # debug

@@ -2,7 +2,12 @@
 
 Modules, one job each::
 
-    agent.py        CoderInput / CoderAgent: paths, overwrite, writing, the output dict
+    agent.py        CoderInput / CoderAgent: paths, framework choice, overwrite, writing, the output dict
+    framework.py    auto | omnibase | standalone, from the project's evidence
+    project.py      the project interpreter's sys.path; bounded subprocess runs
+    safe_write.py   no-clobber in one atomic step; paths opened through directory handles
+    omnibase/       real omnibase_core node folders: layout, handlers, checks, the framework's own
+                    validators in the project's interpreter, the flow of one task
     backends.py     generate(): "scaffold" (deterministic) and the reserved "claude" slot
     spec.py         NodeSpec: contract + names + context -> model fields and steps
     contract.py     reading the contract text (verb, entity, target, contract lines)

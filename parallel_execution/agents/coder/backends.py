@@ -3,7 +3,9 @@
 The agent calls :func:`generate` and then runs the *same* validation and writing for every
 backend, so a backend only has to produce source text. ``scaffold`` is deterministic and offline.
 ``claude`` has a headless Claude Code session (``agents/coder.md`` as system prompt) write the
-file into a staging copy; the code is checked with :func:`~.validator.validate_source` at the
+file into a staging copy, with the project's conventions from the context files in its prompt
+(omnibase mode has its own flow, :mod:`.omnibase.flow`, where the session writes the handler); the
+code is checked with :func:`~.validator.validate_source` at the
 task's level, failed checks go back into the same session for ``repair_attempts`` rounds, and only
 code that passed returns here - to be validated and written by the agent like any other.
 """
@@ -18,6 +20,7 @@ from parallel_execution.agents.base import TaskContext
 from parallel_execution.agents.coder.report import Level
 from parallel_execution.agents.coder.scaffold import render_source
 from parallel_execution.agents.coder.spec import NodeSpec
+from parallel_execution.analysis.interpreter import ProjectInterpreter
 
 __all__ = ["BACKENDS", "DETERMINISTIC_BACKENDS", "BackendName", "GenerationRequest", "generate"]
 
@@ -34,6 +37,7 @@ class GenerationRequest:
     validation_level: Level
     repair_attempts: int = 1  # model backends: rounds of feeding failed checks back
     model: str | None = None  # model backends: which model (None: the CLI's default)
+    interpreter: ProjectInterpreter | None = None  # the project's: imports are judged there
 
 
 Backend = Callable[[GenerationRequest, TaskContext], Awaitable[str]]
@@ -45,6 +49,7 @@ async def _scaffold(request: GenerationRequest, ctx: TaskContext) -> str:
 
 async def _claude(request: GenerationRequest, ctx: TaskContext) -> str:
     # Imported here: the claude package is only needed (and only loaded) for model-backed tasks.
+    from parallel_execution.agents.coder.omnibase.prompt import standalone_instructions
     from parallel_execution.agents.coder.validator import validate_source
     from parallel_execution.claude_code.backends import generate_code
 
@@ -52,7 +57,8 @@ async def _claude(request: GenerationRequest, ctx: TaskContext) -> str:
 
     async def check(code: str) -> tuple[bool, list[dict[str, Any]]]:
         report = await validate_source(code, spec.node_type, request.validation_level, node_name=spec.names.snake,
-                                       path=request.output_path, import_roots=[ctx.workspace.root])
+                                       path=request.output_path, import_roots=[ctx.workspace.root],
+                                       interpreter=request.interpreter)
         return report.passed, [c.model_dump() for c in report.checks]
 
     result = await generate_code(
@@ -61,7 +67,7 @@ async def _claude(request: GenerationRequest, ctx: TaskContext) -> str:
         repair_attempts=request.repair_attempts, node_name=spec.names.snake,
         validation_level=request.validation_level, model=request.model,
         overwrite=True,  # the agent has already refused an existing file unless overwrite is set
-        write_output=False)
+        write_output=False, instructions=standalone_instructions(spec.context_files))
     ctx.event("coder.claude", **{k: result.get(k) for k in ("session_id", "num_turns", "total_cost_usd")})
     return str(result["source"])
 

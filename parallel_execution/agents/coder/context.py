@@ -27,7 +27,7 @@ from parallel_execution.agents.coder.naming import snake_case
 from parallel_execution.agents.coder.resolve import ImportResolver
 from parallel_execution.analysis import astsafe
 
-__all__ = ["ContextFile", "ContextFileError", "ContextName", "mentioned_names", "read_context_files"]
+__all__ = ["ContextFile", "ContextFileError", "ContextName", "conventions", "mentioned_names", "read_context_files"]
 
 MAX_CONTEXT_BYTES = 2_000_000
 NameKind = Literal["model", "enum", "class", "function", "import"]
@@ -86,6 +86,29 @@ def mentioned_names(files: Iterable[ContextFile], text: str) -> list[ContextName
             if item.name not in seen and _mentions(item.name, text):
                 seen.add(item.name)
                 found.append(item)
+    return found
+
+
+def conventions(files: Iterable[ContextFile]) -> list[dict[str, object]]:
+    """What each context file shows of the project's conventions, whether or not the contract names
+    any of its symbols: base classes of its classes, its model style, its third-party imports."""
+    found: list[dict[str, object]] = []
+    for context_file in files:
+        classes = [n for n in context_file.names if n.kind in ("class", "model", "enum")]
+        bases = sorted({b.strip() for n in classes if "(" in n.detail
+                        for b in n.detail.split("(", 1)[1].rstrip(")").split(",") if b.strip()})
+        models = [n for n in classes if n.kind == "model"]
+        style = None
+        if models:
+            style = "dataclass" if all("(" not in m.detail for m in models) else "pydantic" if any(
+                "BaseModel" in m.detail for m in models) else "typed models"
+        found.append({
+            "file": context_file.rel,
+            "base_classes": bases,
+            "model_style": style,
+            "imports": sorted({n.detail for n in context_file.names if n.kind == "import"}),
+            "note": context_file.note,
+        })
     return found
 
 

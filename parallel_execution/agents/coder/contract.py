@@ -97,7 +97,9 @@ _PREPOSITIONS = frozenset({"to", "from", "in", "into", "for", "with", "by", "on"
                            "via", "and", "or", "then", "through", "over", "of", "as", "when", "if",
                            "while", "without", "across", "per", "within", "after", "before"})
 _TARGET_NOUNS = ("table", "collection", "topic", "queue", "bucket", "index", "stream", "channel",
-                 "endpoint", "cache", "bus")
+                 "endpoint", "cache", "bus", "store", "repository")
+_GENERIC_NOUNS = frozenset({"field", "value", "attribute", "property", "column", "setting"})
+_PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _PRE_KEYWORDS = ("valid", "verif", "check", "sanitiz", "sanitis", "normaliz", "auth", "permission",
                  "schema", "dedup", "lookup", "rate limit", "throttl")
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*")
@@ -134,6 +136,7 @@ class ContractReading:
     entity: str
     payload_name: str  # the input field carrying the entity ("user"), "payload" when unclear
     attribute: str | None  # "updates order status" -> "status"
+    listed_fields: tuple[str, ...]  # "updates fields (name, email) ..." -> ("name", "email"): named, untyped
     target: str
     store: str | None
     clauses: tuple[Clause, ...]
@@ -143,9 +146,17 @@ class ContractReading:
 def read_contract(contract: str, node_name: str | None = None) -> ContractReading:
     """Derive names and contract lines from ``contract``; ``node_name`` overrides the derived name."""
     clauses = _clauses(contract)
-    words = _words(clauses[0].text if clauses else contract)
+    first = clauses[0].text if clauses else contract
+    listed = _listed_fields(first)
+    words = _words(_PARENS.sub(" ", first))  # a parenthesised list names fields, not the entity
     verb_at, verb = _find_verb(words)
     entity, attribute, noun_phrase_end = _entity(words, verb_at)
+    target = _target(contract)
+    if entity in _GENERIC_NOUNS:  # "updates fields ... in the users store": the entity is the store's
+        store_noun = next((w for w in words[noun_phrase_end:] if w not in _PREPOSITIONS and w not in _DETERMINERS
+                           and w not in _TECH and w not in _GENERIC_NOUNS and w not in _FILLER), None)
+        entity = singularize(target.lower()) if target else (singularize(store_noun) if store_noun else entity)
+        attribute = None
     derived = _derive_name(words, verb_at, verb, entity, noun_phrase_end)
     name = snake_case(node_name) if node_name else derived
     lowered = contract.lower()
@@ -157,7 +168,8 @@ def read_contract(contract: str, node_name: str | None = None) -> ContractReadin
         entity=entity or "payload",
         payload_name=safe_field_name(entity) if entity and verb and entity not in _FILLER else "payload",
         attribute=attribute,
-        target=_target(contract) or pluralize(entity or "item"),
+        listed_fields=listed,
+        target=target or pluralize(entity or "item"),
         store=next((_TECH[w.lower()] for w in _WORD.findall(contract) if w.lower() in _TECH), None),
         clauses=clauses,
         concurrent=any(k in lowered for k in ("in parallel", "concurrent", "simultaneous")),
@@ -309,8 +321,23 @@ def _clauses(contract: str) -> tuple[Clause, ...]:
     return tuple(clauses)
 
 
+def _listed_fields(text: str) -> tuple[str, ...]:
+    """Identifiers listed in the first parenthesis: ``(name, email, role)`` -> the fields it names."""
+    for group in _PARENS.finditer(text):
+        items = [i.strip() for i in re.split(r",|\band\b|\bor\b", group.group(0)[1:-1])]
+        if len(items) > 1 and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", i) for i in items if i):
+            return tuple(dict.fromkeys(safe_field_name(i) for i in items if i))
+    return ()
+
+
 def _split_sentence(sentence: str) -> list[str]:
-    """Split at ``with``/``by <verb>ing``/``then``, and at commas only before a new verb phrase."""
+    """Split at ``with``/``by <verb>ing``/``then``, and at commas only before a new verb phrase; never
+    inside parentheses or brackets (a list there is one thing, not several contract lines)."""
+    protected = _PARENS.sub(lambda m: m.group(0).replace(",", "\0").replace(":", "\1"), sentence)
+    return [p.replace("\0", ",").replace("\1", ":") for p in _split_unprotected(protected)]
+
+
+def _split_unprotected(sentence: str) -> list[str]:
     parts = _SPLIT.split(sentence)  # text, separator, text, ... (the separator is captured)
     merged: list[str] = []
     for index in range(0, len(parts), 2):

@@ -10,8 +10,9 @@ assignments, imports (also inside top-level ``if``/``try``/``with``), a literal 
 any name is accepted.
 
 Search order mirrors how the generated file will be imported: the file's own folder, then the
-extra roots (the workspace), then this interpreter's ``sys.path`` minus the current directory
-(the generated module is never imported from the dispatcher's cwd).
+extra roots (the workspace), then the project interpreter's ``sys.path`` (``search_path``; this
+interpreter's when not given) minus the current directory (the generated module is never
+imported from the dispatcher's cwd).
 
 Example::
 
@@ -79,10 +80,13 @@ def top_level_definitions(tree: ast.Module) -> tuple[list[ast.stmt], list[ast.Im
 class ImportResolver:
     """Locates modules and reads their top-level names; results are cached per instance."""
 
-    def __init__(self, roots: Sequence[str | os.PathLike[str]] = ()) -> None:
+    def __init__(self, roots: Sequence[str | os.PathLike[str]] = (), *,
+                 search_path: Sequence[str] | None = None) -> None:
         cwd = os.getcwd()
         first = [str(Path(r)) for r in roots]
-        rest = [p for p in sys.path if p not in ("", ".", cwd) and p not in first]
+        # search_path: another interpreter's sys.path (the project's), instead of this one's.
+        base = sys.path if search_path is None else search_path
+        rest = [p for p in base if p not in ("", ".", cwd) and p not in first]
         self.search_path: list[str] = first + rest
         self._specs: dict[str, ModuleSpec | None] = {}
         self._names: dict[str, ModuleNames] = {}

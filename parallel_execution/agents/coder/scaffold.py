@@ -165,7 +165,8 @@ def _module_docstring(spec: NodeSpec) -> str:
         left_block = _wrap(scaffold + "every contract line is implemented structurally and the injected "
                            "client does the I/O.")
     sections = [
-        f"{names.class_name}: ONEX {spec.node_type} node generated from its contract.",
+        f"{names.class_name}: standalone ONEX-style {spec.node_type} node (no omnibase_core) generated from "
+        "its contract.",
         "Contract:\n\n" + _wrap(spec.contract.strip(), "    "),
         _wrap(design),
         left_block,

@@ -170,7 +170,10 @@ def _attribute_type(used: Sequence[ContextName], reading: ContractReading) -> Co
 def _input_fields(node_type: NodeType, reading: ContractReading, payload_type: str,
                   attribute_type: str = "str") -> tuple[ModelField, ...]:
     entity = reading.entity
-    payload = ModelField(reading.payload_name, payload_type, f"the {entity} payload")
+    named = ", ".join(reading.listed_fields)
+    payload = ModelField(reading.payload_name, payload_type, f"the {entity} payload" + (
+        f"; the contract names its fields {named} but not their types" if named and payload_type == _DICT
+        else "; the contract does not list its fields" if payload_type == _DICT else ""))
     if node_type == "Reducer":
         return (
             ModelField("event_type", "str", "what happened (the event's kind)"),
@@ -188,12 +191,18 @@ def _input_fields(node_type: NodeType, reading: ContractReading, payload_type: s
         )
     if reading.io_kind == "delete":
         return (ModelField(id_field, "str", f"the {entity} to delete"),)
+    if reading.listed_fields:  # exactly the fields the contract names; their types are not given
+        return (ModelField(id_field, "str", f"the {entity} to update"),
+                *(ModelField(name, "Any | None", f"the new {name}, None to leave it (named in the contract; its "
+                             "type is not given)", default="None") for name in reading.listed_fields
+                  if name != id_field))
     attribute = safe_field_name(reading.attribute) if reading.attribute else None
     if attribute and attribute != id_field:
         return (ModelField(id_field, "str", f"the {entity} to update"),
                 ModelField(attribute, attribute_type, f"the new {reading.attribute}"))
     return (ModelField(id_field, "str", f"the {entity} to update"),
-            ModelField("changes", _DICT, "fields to change and their new values"))
+            ModelField("changes", _DICT, "fields to change and their new values (the contract does not name "
+                                         "them)"))
 
 
 def _output_fields(node_type: NodeType) -> tuple[ModelField, ...]:

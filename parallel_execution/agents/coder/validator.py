@@ -7,12 +7,13 @@ lenient     ``syntax`` (``ast.parse``), ``compiles`` (``compile``)
 moderate    ``undefined_names``, ``missing_imports``, ``imports_resolvable``, ``call_arity``,
             ``unused_imports`` (warning only), ``node_class``, ``io_models``, ``entry_point``
 strict      ``purity`` (Compute/Reducer), ``type_hints``, ``docstrings``, and
-            ``import_and_instantiate``: a fresh interpreter imports the module and instantiates
-            the node class with no arguments
+            ``import_and_instantiate``: a fresh process of the project's interpreter imports the
+            module and instantiates the node class with no arguments
 ==========  ==================================================================================
 
 Static checks never execute the code; they run in a worker thread so parallel coder tasks keep
-running. The strict import runs ``sys.executable`` in its own session with a timeout (killed on
+running. Imports are judged on the project interpreter's ``sys.path`` (``interpreter``; the
+runner's own when none is given), and the strict import runs that interpreter in its own session with a timeout (killed on
 timeout or cancellation), ``cwd`` the target folder, with the target folder and the extra
 ``import_roots`` (the workspace) first on ``sys.path`` — the same search order the static import
 checks use. The source is imported from a private temporary copy, so nothing is written next to
@@ -43,9 +44,11 @@ from parallel_execution.agents.coder.analysis import import_checks, name_checks,
 from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
 from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_names
+from parallel_execution.agents.coder.project import project_search_path
 from parallel_execution.agents.coder.report import Check, Level, ValidationReport
 from parallel_execution.agents.coder.resolve import ImportResolver
 from parallel_execution.analysis import astsafe
+from parallel_execution.analysis.interpreter import ProjectInterpreter
 
 __all__ = ["DEFAULT_IMPORT_TIMEOUT", "static_checks", "validate_source"]
 
@@ -88,6 +91,7 @@ def static_checks(
     folder: Path | None = None,
     import_roots: Sequence[Path] = (),
     filename: str = "<generated>",
+    search_path: Sequence[str] | None = None,
 ) -> list[Check]:
     """Every check of ``level`` except the strict import; stops early when the code cannot parse."""
     try:
@@ -106,7 +110,7 @@ def static_checks(
     if level == "lenient":
         return checks
 
-    resolver = ImportResolver([*([folder] if folder else []), *import_roots])
+    resolver = ImportResolver([*([folder] if folder else []), *import_roots], search_path=search_path)
     checks += name_checks(tree, source, filename, resolver)
     checks.append(import_checks(tree, resolver))
     checks.append(call_arity_check(tree, resolver))
@@ -126,13 +130,17 @@ async def validate_source(
     path: str | os.PathLike[str] | None = None,
     import_roots: Sequence[str | os.PathLike[str]] = (),
     import_timeout: float = DEFAULT_IMPORT_TIMEOUT,
+    interpreter: ProjectInterpreter | None = None,
 ) -> ValidationReport:
     """Run every check of ``level`` on ``source`` meant to live at ``path``; never raises for bad code.
 
     ``node_name`` fixes the expected class name (``NodeUserWriterEffect`` for ``user_writer``);
     without it any ``Node...<Type>`` class is accepted. Imports resolve from ``path``'s folder,
-    then ``import_roots``, then this interpreter's ``sys.path``.
+    then ``import_roots``, then the ``sys.path`` of ``interpreter`` (the project's; this
+    interpreter's when None), and the strict import runs in that interpreter.
     """
+    search_path = await asyncio.to_thread(project_search_path, interpreter) if interpreter is not None else None
+    python = str(interpreter.path) if interpreter is not None else sys.executable
     names = node_names(node_name, node_type) if node_name else None
     target = Path(path).absolute() if path is not None else None
     folder = target.parent if target is not None else None
@@ -140,7 +148,7 @@ async def validate_source(
     filename = str(target) if target else "<generated>"
     checks = await asyncio.to_thread(
         static_checks, source, node_type, level, names=names, folder=folder, import_roots=roots,
-        filename=filename,
+        filename=filename, search_path=search_path,
     )
     class_name = names.class_name if names else None
     if all(c.passed for c in checks if c.name in ("syntax", "compiles")):
@@ -148,7 +156,7 @@ async def validate_source(
         class_name = node_class.name if node_class is not None else class_name
         if level == "strict":
             found = node_class.name if node_class is not None else None
-            checks.append(await _import_check(source, target, found, node_type, roots, import_timeout))
+            checks.append(await _import_check(source, target, found, node_type, roots, import_timeout, python))
     return ValidationReport(level=level, node_type=node_type, class_name=class_name, checks=checks)
 
 
@@ -159,6 +167,7 @@ async def _import_check(
     node_type: str,
     roots: Sequence[Path],
     timeout: float,
+    python: str = sys.executable,
 ) -> Check:
     stem = target.stem if target is not None else "generated_node"
     module_name = stem if stem.isidentifier() else "generated_node"
@@ -170,7 +179,7 @@ async def _import_check(
         search = [str(folder), *(str(r) for r in roots)]
         env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _IMPORT_SCRIPT, str(copy), module_name, class_name or "", pascal, *search,
+            python, "-c", _IMPORT_SCRIPT, str(copy), module_name, class_name or "", pascal, *search,
             cwd=folder, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True,
         )
