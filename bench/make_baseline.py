@@ -20,6 +20,13 @@ whose recipe is ``sleep <duration>`` and a task file of ``command`` tasks with `
 
 Each is divided by ``make``'s time (the baseline) and by the lower bound
 ``max(critical path, total work / N)``. Both sides fork/exec one ``sleep`` per task.
+
+Then the spawn-cost table: ``--trivial`` (2,000) independent ``true`` commands on
+``--trivial-workers`` (2), where nothing but starting and reaping programs counts, run round-robin
+``--repeats`` times by ``make -j`` (phony targets, recipe ``@true``: make execs it without a
+shell), ``xargs -P`` (``-n 1``), GNU ``parallel -j`` (skipped, with a note, when not installed), the
+runner's CLI (traces and the JSON result included) and ``dispatch()`` in this process; medians,
+each divided by make's. ``--trivial 0`` skips it.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 from benchlib import RandomDag, fmt, lower_bound, markdown_table, median, random_dag, scratch_dir, timed
@@ -103,6 +111,64 @@ def run_in_process(folder: Path, dag: RandomDag, workers: int) -> float:
     return clock.wall
 
 
+def _timed_run(argv: list[str], folder: Path, stdin: bytes | None = None) -> float:
+    with timed() as clock:
+        proc = subprocess.run(argv, cwd=folder, input=stdin, capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return clock.wall
+
+
+def trivial_commands(n: int, workers: int, repeats: int) -> tuple[list[list[str]], list[str]]:
+    """``n`` independent ``true`` commands under make, xargs, GNU parallel, our CLI and dispatch()."""
+    notes = []
+    tasks = [{"task_id": f"t{i}", "agent": "command", "input_data": {"argv": ["true"]}} for i in range(n)]
+    lines = b"".join(b"%d\n" % i for i in range(n))
+    with scratch_dir("bench-trivial-") as folder:
+        names = " ".join(f"t{i}" for i in range(n))
+        (folder / "Makefile").write_text(f".PHONY: all {names}\nall: {names}\n" +
+                                         "".join(f"t{i}:\n\t@true\n" for i in range(n)))
+        (folder / "tasks.json").write_bytes(orjson.dumps({"tasks": tasks}))
+        traces = folder / "traces"
+        cli = [sys.executable, "-m", "parallel_execution", "run", "--allow-commands", "--max-workers", str(workers),
+               "--trace-dir", str(traces), "--workspace", str(folder), "--quiet", str(folder / "tasks.json")]
+        runs: dict[str, Any] = {
+            f"`make -s -j{workers}`": lambda: _timed_run(["make", "-s", f"-j{workers}", "all"], folder),
+            f"`xargs -P{workers} -n1 true`": lambda: _timed_run(["xargs", f"-P{workers}", "-n1", "true"], folder, lines),
+        }
+        if shutil.which("parallel") and b"GNU" in subprocess.run(["parallel", "--version"], capture_output=True).stdout:
+            runs[f"GNU `parallel -j{workers} true`"] = lambda: _timed_run(
+                ["parallel", f"-j{workers}", "--will-cite", "true"], folder, lines)
+        else:
+            notes.append("GNU parallel is not installed (`apt-get install parallel`): its row is skipped.")
+
+        def run_ours_cli() -> float:
+            wall = _timed_run(cli, folder)
+            shutil.rmtree(traces, ignore_errors=True)
+            return wall
+
+        def run_ours_api() -> float:
+            config = {"max_workers": workers, "trace_dir": str(traces), "workspace": str(folder)}
+            with timed() as clock:
+                result = dispatch({"tasks": tasks, "config": config}, allow_commands=True)
+            if result.status != "success":
+                raise SystemExit(f"dispatch failed: {result.status}")
+            shutil.rmtree(traces, ignore_errors=True)
+            return clock.wall
+
+        runs["dispatch-runner CLI (`run --quiet`)"] = run_ours_cli
+        runs["`dispatch()` in-process"] = run_ours_api
+        times: dict[str, list[float]] = {label: [] for label in runs}
+        for _ in range(repeats):  # round robin: drifting load hits every row alike
+            for label, run in runs.items():
+                times[label].append(run())
+                print(f"  {n} x true, {label}: {times[label][-1]:.3f} s", file=sys.stderr)
+    make_s = median(next(iter(times.values())))
+    rows = [[label, fmt(median(ts), 3), fmt(min(ts), 3), fmt(median(ts) * 1e6 / n, 0), fmt(median(ts) / make_s, 2)]
+            for label, ts in times.items()]
+    return rows, notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dags", type=int, default=2)
@@ -110,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply all durations (1.0: 20-200 ms)")
     parser.add_argument("--workers", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--trivial", type=int, default=2000, help="independent `true` commands (0: skip that table)")
+    parser.add_argument("--trivial-workers", type=int, default=2)
     args = parser.parse_args(argv)
     if shutil.which("make") is None:
         raise SystemExit("make is not installed")
@@ -143,6 +211,13 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(
         ["DAG seed", "workers", "bound s", "make s", "runner CLI s", "CLI start-up s", "dispatch() s", "CLI ÷ make",
          "dispatch() ÷ make", "make ÷ bound", "dispatch() ÷ bound"], rows))
+    if args.trivial:
+        trivial_rows, notes = trivial_commands(args.trivial, args.trivial_workers, args.repeats)
+        print(f"\n## Spawn cost: {args.trivial:,} independent `true` commands on {args.trivial_workers} workers, "
+              f"median of {args.repeats} (round robin)\n")
+        print(markdown_table(["run", "median s", "best s", "µs/command", "÷ make"], trivial_rows))
+        for note in notes:
+            print(f"\n{note}")
     print(f"\nRun took {time.perf_counter() - started:.0f} s; load average {load_before:.2f} before, "
           f"{os.getloadavg()[0]:.2f} after (on {os.cpu_count()} CPUs).")
     return 0

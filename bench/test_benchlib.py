@@ -115,11 +115,13 @@ def test_makefile_runs_the_graph_in_dependency_order(tmp_path: Path) -> None:
 
 def test_overhead_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("dask")
-    assert overhead.main(["--tasks", "40", "--repeats", "1"]) == 0
+    assert overhead.main(["--tasks", "40", "--repeats", "1", "--settle", "0"]) == 0
     out = capsys.readouterr().out
     assert "## Overhead: 40 echo tasks" in out
-    assert "| Dask `threaded.get`, same graph |" in out
-    assert "Target (ours, traces included, per task <= Dask's):" in out
+    assert "| Dask `threaded.get`, same graph (the baseline) |" in out
+    assert "Target (`dispatch()`, traces in a temp dir, fresh volume, per task <= Dask's):" in out
+    assert "Target (`dispatch()`, traces in a temp dir, right after mass deletions, per task <= Dask's):" in out
+    assert "Load average" in out
 
 
 def test_scheduling_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -145,8 +147,13 @@ def test_speedup_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> 
 def test_make_baseline_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
-    assert make_baseline.main(["--dags", "1", "--scale", "0.05", "--workers", "2", "--repeats", "1"]) == 0
+    assert make_baseline.main(["--dags", "1", "--scale", "0.05", "--workers", "2", "--repeats", "1",
+                               "--trivial", "20"]) == 0
     out = capsys.readouterr().out
+    spawn = [line for line in out.split("## Spawn cost")[1].splitlines() if line.startswith("| ")][2:]
+    labels = [row.split("|")[1].strip() for row in spawn]
+    assert labels[0].startswith("`make") and labels[1].startswith("`xargs") and "`dispatch()` in-process" in labels
+    assert float(spawn[0].split("|")[5]) == 1.0  # each row divided by make's time
     row = next(line for line in out.splitlines() if line.startswith("| 101 ("))
     cells = [c.strip() for c in row.strip("|").split("|")]
     bound, make_s, cli_s, startup_s, api_s = (float(c) for c in cells[2:7])

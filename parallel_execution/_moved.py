@@ -37,10 +37,10 @@ MOVED: dict[str, str] = {
     "redact": "traces.redact",
     "refs": "inputs.refs",
     "report": "views.report",
-    "resume": "run.resume",
+    "resume": "commands.resume",
     "schema": "inputs.schema",
     "scheduler": "run.scheduler",
-    "trace_query": "traces.query",
+    "trace_query": "commands.traces",
     "tracestore": "traces.store",
 }
 

@@ -19,7 +19,7 @@ import concurrent.futures
 import secrets
 from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from parallel_execution.agents.base import Services
 from parallel_execution.executors import make_executor
@@ -35,11 +35,14 @@ from parallel_execution.inputs.schema import (
 )
 from parallel_execution.inputs.validate import ValidatedPlan, build_plan, parse_input
 from parallel_execution.isolation.config import IsolationConfig
-from parallel_execution.isolation.runner import Isolation
-from parallel_execution.run.outcomes import ObserverLike, PriorResult, TaskOutcome
+from parallel_execution.run.observers import ObserverLike
+from parallel_execution.run.outcomes import PriorResult, TaskOutcome
 from parallel_execution.run.scheduler import Scheduler
 from parallel_execution.traces.redact import RedactingObserver, Redactor
 from parallel_execution.traces.writer import TraceWriter
+
+if TYPE_CHECKING:
+    from parallel_execution.isolation.runner import Isolation
 
 __all__ = ["DispatchRun", "ParallelDispatcher", "adispatch", "coerce_input", "dispatch", "new_dispatch_id", "run_sync"]
 
@@ -106,8 +109,12 @@ class DispatchRun:
         # max_workers: the ceiling for the adaptive limit on model sessions (claude.limiter).
         services = services or Services(max_workers=plan.config.max_workers)
         services.get_or_create("redactor", lambda: self.redactor)
-        self.isolation = (Isolation(plan.config.isolation or IsolationConfig(), plan.policy, self.dispatch_id,
-                                    resumed_from) if any(t.isolated for t in plan.tasks) else None)
+        self.isolation: Isolation | None = None
+        if any(t.isolated for t in plan.tasks):  # git and the repo lock are loaded only when asked for
+            from parallel_execution.isolation.runner import Isolation
+
+            self.isolation = Isolation(plan.config.isolation or IsolationConfig(), plan.policy, self.dispatch_id,
+                                       resumed_from)
         self.executor = make_executor(plan.config.executor)
         self.scheduler = Scheduler(
             plan, dispatch_id=self.dispatch_id, artifacts_dir=self.writer.task_dir,
@@ -132,12 +139,14 @@ class DispatchRun:
             if self.isolation is not None:
                 await self.isolation.start()
             outcomes = await self.scheduler.run()
+            await self.writer.drain()  # trace files are written behind the journal: complete before the result
         finally:
             await self.executor.close()
         result = self._result(outcomes)
         if self.isolation is not None:
             result.isolation = self.redactor.scrub(await self.isolation.finish(result.status == "success"))
         self.writer.finish(result)
+        self.scheduler.notify("dispatch_finished", result)
         result.trace_errors = self.writer.errors + self.scheduler.observer_errors
         return result
 

@@ -1,12 +1,36 @@
-"""Exceptions raised for caller mistakes; task outcomes are values, never these.
+"""Every exception this package raises, in one tree; task outcomes are values, never these.
 
-Hierarchy::
+Hierarchy (where each is defined, when it is not here)::
 
-    DispatchError
-    ├── InvalidInput          bad task JSON / config: exit code 2, nothing ran
-    │   └── CycleError        the dependency graph has a cycle (carries it)
-    └── TaskFailure           raised *inside* an agent to fail its task with a message
-                              (the scheduler turns it into a result, it never escapes)
+    DispatchError                     base of everything raised on purpose
+    ├── InvalidInput (ValueError)     bad task JSON / config / usage: exit code 2, nothing ran;
+    │   │                             ``issues`` says where and why
+    │   ├── CycleError                the dependency graph has a cycle; carries it (``cycle``)
+    │   └── UsageError                commands.cli: a command-line mistake
+    ├── TaskFailure                   raised *inside* an agent to fail its task with a message (the
+    │   │                             scheduler turns it into a result, it never escapes a run)
+    │   └── ClaudeNotInstalled        claude_code.binary: no Claude Code CLI to run
+    ├── AgentCallsFailed              inprocess: call_agents_parallel(..., raise_on_error=True)
+    ├── UnknownAgent (LookupError)    agents.registry: no agent of that name
+    ├── RefError (ValueError)         inputs.refs: a ``$from`` reference or jq filter is wrong
+    ├── JqFailure (ValueError)        inputs.jqrun: a jq filter failed, timed out or ran out of memory
+    ├── PathOutsideWorkspace (ValueError)   inputs.paths: a path escapes the workspace
+    ├── AgentDefinitionError (ValueError)   claude_code.agentdefs: an agent .md file is unusable
+    ├── InstallError                  commands.install: the agents cannot be installed
+    ├── SettingsError                 claude_code.permissions: a Claude Code settings file is unusable
+    ├── InterpreterNotFound           analysis.interpreter: no usable project interpreter
+    ├── NotRegularFile (OSError)      analysis.files: a FIFO, device or folder where a source file was expected
+    ├── GitError                      isolation.git: a git command failed
+    ├── IsolationError                isolation.worktrees: worktree isolation cannot work here
+    ├── ContextFileError              agents.coder.context: a context file cannot be read
+    ├── UnsafePath (OSError)          agents.coder.safe_write: a folder on the way was swapped
+    ├── NoReadableFiles               agents.debug.agent: nothing to analyse
+    ├── AnalysisCancelled             agents.debug.agent: the task was cancelled mid-analysis
+    └── StopSession                   claude_code.session: a session is ended on purpose
+
+Most of these are turned into input errors or task results before they reach a caller; the ones a
+caller of the Python API may see are ``InvalidInput`` (and ``CycleError``), ``AgentCallsFailed``
+and ``UnknownAgent``. ``tests/test_errors.py`` keeps this tree and the package in step.
 """
 
 from __future__ import annotations
@@ -49,12 +73,19 @@ class InvalidInput(DispatchError, ValueError):
 
 
 class CycleError(InvalidInput):
-    """The tasks' dependencies form a cycle; ``cycle`` is one, first node repeated at the end."""
+    """The tasks' dependencies form a cycle; ``cycle`` is one, first node repeated at the end.
 
-    def __init__(self, cycle: list[str]) -> None:
+    ``issues`` holds every problem validation found (other cycles and problems too), so a caller
+    catching ``InvalidInput`` loses nothing; ``cycles`` lists every cycle found.
+    """
+
+    def __init__(self, cycle: list[str], issues: list[InputIssue] | None = None) -> None:
         self.cycle = cycle
-        message = "circular dependency: " + " -> ".join(cycle)
-        super().__init__([InputIssue(message, task_id=cycle[0], field="dependencies", cycle=cycle)])
+        if issues is None:
+            message = "circular dependency: " + " -> ".join(cycle)
+            issues = [InputIssue(message, task_id=cycle[0], field="dependencies", cycle=cycle)]
+        self.cycles = [i.cycle for i in issues if i.cycle is not None] or [cycle]
+        super().__init__(issues)
 
 
 @dataclass(eq=False)

@@ -43,8 +43,8 @@ from pydantic import BaseModel, ValidationError
 from parallel_execution.agents.registry import UnknownAgent, load_agent
 from parallel_execution.dispatcher import adispatch, run_sync
 from parallel_execution.errors import DispatchError, InputIssue, InvalidInput
+from parallel_execution.inputs.issues import pydantic_issues
 from parallel_execution.inputs.schema import DispatchConfig, DispatchResult
-from parallel_execution.inputs.validate import pydantic_issues
 
 __all__ = ["AgentCall", "AgentCallsFailed", "acall_agents_parallel", "call_agents_parallel"]
 

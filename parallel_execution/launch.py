@@ -19,9 +19,14 @@ __all__ = ["entrypoint"]
 
 
 def entrypoint() -> None:
+    # While the imports run, a Ctrl-C leaves at once: raised as KeyboardInterrupt it could land
+    # inside an extension module's initialisation (pydantic_core then panics with a traceback).
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted())
     try:
         from parallel_execution.commands.cli import entrypoint as cli_entrypoint
-
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
         cli_entrypoint()
     except KeyboardInterrupt:
         interrupted()

@@ -1,21 +1,22 @@
-"""Shared fixtures: a workspace, a trace dir, and a ``probe`` agent that records concurrency."""
+"""Shared fixtures: a workspace, a trace dir, and a ``probe`` agent that records concurrency.
+
+Plain helpers (REPO, RUNNER, runner_env, config, CLI runners, golden normalisation) are in helpers.py."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# The shared helpers live in helpers.py; re-exported so ``from conftest import REPO`` keeps working.
+from helpers import REPO, RUNNER, config, real_claude_cli, runner_env  # noqa: F401
 from hypothesis import HealthCheck, settings
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext
 from parallel_execution.agents.registry import register_agent
 from parallel_execution.errors import TaskFailure
-
-REPO = Path(__file__).resolve().parent.parent
 
 # A shared 2-core CI machine can be slow at times: no per-example deadline, no "too slow" failures.
 settings.register_profile("parallel-dispatch", deadline=None,
@@ -78,32 +79,3 @@ def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
     return ws
-
-
-def config(trace_dir: Path, workspace: Path | None = None, **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"trace_dir": str(trace_dir), **extra}
-    if workspace is not None:
-        out["workspace"] = str(workspace)
-    return out
-
-
-def runner_env() -> dict[str, str]:
-    """Environment for running the CLI in a subprocess from the repo checkout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    # As in an activated virtual environment: a task's bare ``python3`` is the interpreter running the tests.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-RUNNER = [sys.executable, "-m", "parallel_execution"]
-
-
-def real_claude_cli() -> str | None:
-    """The real Claude Code program (on PATH or bundled in claude-agent-sdk), never a stand-in."""
-    import shutil
-
-    from parallel_execution.claude_code.binary import bundled_binary
-
-    bundled = bundled_binary()
-    return shutil.which("claude") or (str(bundled) if bundled else None)

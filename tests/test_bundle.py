@@ -272,15 +272,23 @@ def test_claude_agents_folder_holds_only_links() -> None:
 # --- settings and plugin -----------------------------------------------------------------------
 
 
-def test_settings_allow_only_the_runner_commands() -> None:
+def test_project_settings_hold_exactly_the_rules_install_agents_writes() -> None:
+    from parallel_execution.claude_code.permissions import permission_rules
+
     settings = json.loads((REPO / ".claude" / "settings.json").read_text())
     assert set(settings) <= {"$schema", "permissions"}
-    assert list(settings["permissions"]) == ["allow"]
-    assert settings["permissions"]["allow"] == [
-        "Bash(dispatch-runner *)",
-        "Bash(python -m parallel_execution *)",
-        "Bash(python parallel_execution/dispatch_runner.py *)",
-    ]
+    assert settings["permissions"] == permission_rules().as_settings()["permissions"]
+    allow = settings["permissions"]["allow"]
+    assert "Edit(.dispatch/**)" in allow
+    assert not [rule for rule in allow if rule.startswith("Bash(") and rule.endswith(" *)") and rule.count(" ") < 2]
+    assert "Bash(dispatch-runner * --allow-commands*)" in settings["permissions"]["ask"]
+
+
+def test_every_allowed_runner_subcommand_exists() -> None:
+    from parallel_execution.claude_code.permissions import ASK_SUBCOMMANDS, SAFE_SUBCOMMANDS
+
+    for sub in (*SAFE_SUBCOMMANDS, *ASK_SUBCOMMANDS):
+        assert runner_help(sub) is not None, f"the rules name `dispatch-runner {sub}`, which does not exist"
 
 
 def test_allowed_commands_are_real_entry_points() -> None:
@@ -426,8 +434,19 @@ def seed_workspace(root: Path, document: dict[str, Any]) -> None:
                 (root / rel).write_text("def placeholder() -> None:\n    return None\n")
 
 
+def offline(document: dict[str, Any]) -> dict[str, Any]:
+    """The same graph with model backends swapped for the offline ones (claude tasks use the stand-in CLI)."""
+    copy = json.loads(json.dumps(document))
+    for task in copy["tasks"]:
+        if task["agent"] in ("coder", "debug") and task["input_data"].get("backend") == "claude":
+            del task["input_data"]["backend"]
+    return copy
+
+
 @pytest.mark.parametrize(("stem", "index", "block"), task_examples(), ids=lambda v: str(v)[:30])
-def test_task_examples_validate_and_run_with_the_runner(tmp_path: Path, stem: str, index: int, block: str) -> None:
+def test_task_examples_validate_and_run_with_the_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stem: str, index: int, block: str
+) -> None:
     document = json.loads(block)
     missing = sorted({t["agent"] for t in document["tasks"] if not _agent_ready(t["agent"])})
     if missing:
@@ -437,7 +456,11 @@ def test_task_examples_validate_and_run_with_the_runner(tmp_path: Path, stem: st
     code, out = runner("validate", str(tmp_path / "tasks.json"), "--workspace", str(tmp_path))
     assert code == 0, out
     assert json.loads(out)["status"] == "valid"
-    # $from values are only checked once resolved, so only a real run proves them right.
+    # $from values are only checked once resolved, so only a real run proves them right. Model work
+    # runs offline: coder/debug on their default backends, claude tasks against the stand-in CLI.
+    monkeypatch.setenv("PARALLEL_DISPATCH_CLAUDE_BIN", str(REPO / "tests" / "fake_claude" / "claude"))
+    monkeypatch.setenv("FAKE_CLAUDE_STATE", str(tmp_path / "fake-claude"))
+    (tmp_path / "tasks.json").write_text(json.dumps(offline(document)))
     trace_dir = str(tmp_path / "traces")
     code, out = runner("run", str(tmp_path / "tasks.json"), "--workspace", str(tmp_path), "--trace-dir", trace_dir)
     result = json.loads(out)

@@ -181,8 +181,8 @@ def test_rate_limits_beyond_the_retries_fail(tmp_path: Path, monkeypatch: pytest
 
 def test_stall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     state = use_fake(monkeypatch, tmp_path / "state", "stall")
-    failure = fail(make_ctx(tmp_path), stall_timeout_seconds=0.4)
-    assert failure.message == "claude session stalled: no output for 0.4 s; its process group was stopped"
+    failure = fail(make_ctx(tmp_path), stall_timeout_seconds=2.0)  # seconds: the stand-in's start-up under load
+    assert failure.message == "claude session stalled: no output for 2 s; its process group was stopped"
     assert failure.retryable and failure.output["sessions"][0]["outcome"] == "stalled"
     assert wait_gone(pids(state)["cli"])
 
@@ -193,7 +193,7 @@ def test_task_timeout_cancels_and_kills(tmp_path: Path, monkeypatch: pytest.Monk
     data = ClaudeInput.model_validate({"prompt": "x"}, context=ctx.workspace.as_context())
 
     async def main() -> None:
-        async with asyncio.timeout(0.5):
+        async with asyncio.timeout(3.0):  # long enough for the stand-in to start and record its pid
             await ClaudeAgent().run(data, ctx)
 
     with pytest.raises(TimeoutError):
@@ -268,7 +268,7 @@ def test_rejected_credentials_stop_the_session_without_waiting_out_the_cli_retri
     failure = fail(ctx)
     assert time.monotonic() - started < 2  # the stand-in would take 3 s to give up by itself
     assert failure.message == ("Claude Code is not authenticated: the API rejected the credentials 2 times (HTTP 401); "
-                               "log in with `claude /login` or set a valid ANTHROPIC_API_KEY")
+                               "log in with `dispatch-runner claude -- auth login` or set a valid ANTHROPIC_API_KEY")
     assert failure.retryable is False and len(events(ctx, "claude_api_retry")) == 2
     assert failure.output["sessions"][0]["outcome"] == "not_logged_in"
     assert wait_gone(pids(state)["cli"])

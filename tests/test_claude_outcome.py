@@ -44,7 +44,7 @@ SERVER_ERROR = result(is_error=True, terminal_reason="api_error", api_error_stat
         (result(terminal_reason=None), {}, "success", False, r"^done$"),
         # The CLI exits 0 or 1 for these; the exit code is never what decides.
         (NOT_LOGGED_IN, {"exit_code": 0}, "not_logged_in", False,
-         r"^Claude Code is not authenticated: Not logged in · Please run /login; log in with `claude /login` or "
+         r"^Claude Code is not authenticated: Not logged in · Please run /login; log in with `dispatch-runner claude -- auth login` or "
          r"set ANTHROPIC_API_KEY$"),
         (BAD_KEY, {}, "not_logged_in", False, r"^Claude Code is not authenticated: Invalid API key"),
         (result(is_error=True, terminal_reason="api_error", result="x"), {"last_error": "authentication_failed"},

@@ -97,24 +97,26 @@ def test_missing_program_is_a_clear_failure(tmp_path: Path):
 def test_stall_stops_the_session_and_its_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     state = use_fake(monkeypatch, tmp_path / "state", "stall")
     started = time.monotonic()
-    result = run(SessionSpec("x", tmp_path), stall_timeout=0.5)
+    # Windows of seconds, not tenths: the stand-in is a Python program whose start-up alone can take a
+    # second on a loaded machine, and it must get far enough to record its pid.
+    result = run(SessionSpec("x", tmp_path), stall_timeout=2.0)
     assert result.stalled
     assert result.result is None
-    assert 0.5 <= time.monotonic() - started < 4
+    assert 2.0 <= time.monotonic() - started < 8
     assert wait_gone(pids(state)["cli"])
 
 
 def test_stall_window_grows_by_the_cli_retry_delay(tmp_path: Path):
-    # A CLI that announces a 0.6 s retry delay and then is silent for 0.5 s is not stalled at 0.3 s.
+    # A CLI that announces a 3 s retry delay and then is silent for 3 s is not stalled at 2 s.
     script = tmp_path / "slow"
     script.write_text(
         "#!/usr/bin/env python3\nimport json, sys, time\n"
-        "print(json.dumps({'type': 'system', 'subtype': 'api_retry', 'retry_delay_ms': 600}), flush=True)\n"
-        "time.sleep(0.5)\n"
+        "print(json.dumps({'type': 'system', 'subtype': 'api_retry', 'retry_delay_ms': 3000}), flush=True)\n"
+        "time.sleep(3.0)\n"
         "print(json.dumps({'type': 'result', 'subtype': 'success', 'is_error': False, 'result': 'ok'}), flush=True)\n"
     )
     script.chmod(0o755)
-    result = asyncio.run(run_session(str(script), SessionSpec("x", tmp_path), stall_timeout=0.3))
+    result = asyncio.run(run_session(str(script), SessionSpec("x", tmp_path), stall_timeout=2.0))
     assert not result.stalled
     assert result.result is not None and result.result["result"] == "ok"
 
@@ -148,7 +150,7 @@ def test_timeout_kills_the_whole_tree(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_hang_before_first_line_is_a_stall(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     state = use_fake(monkeypatch, tmp_path / "state", "hang", ignore_term="1")
-    result = run(SessionSpec("x", tmp_path), stall_timeout=0.4, kill_grace=0.2)
+    result = run(SessionSpec("x", tmp_path), stall_timeout=2.0, kill_grace=0.2)
     assert result.stalled and result.lines == 0
     assert wait_gone(pids(state)["cli"])
 

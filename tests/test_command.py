@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import config
+from helpers import alive
 
 from parallel_execution import dispatch
 
@@ -16,18 +17,6 @@ from parallel_execution import dispatch
 def command(task_id, argv, **extra):
     task_fields = {k: extra.pop(k) for k in ("timeout_seconds", "dependencies") if k in extra}
     return {"task_id": task_id, "agent": "command", "input_data": {"argv": argv, **extra}, **task_fields}
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0); it is dead for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_runs_argv_and_captures_output(trace_dir, workspace):
@@ -102,11 +91,37 @@ def test_leftover_background_processes_are_killed_when_the_command_exits(trace_d
 
 
 def test_retried_attempts_keep_separate_logs(trace_dir, workspace):
-    task = {**command("flaky", [sys.executable, "-c", "import sys; sys.exit(1)"]), "retries": 1}
+    task = {**command("flaky", [sys.executable, "-c", "import sys; print('out'); sys.exit(1)"]), "retries": 1}
     (r,) = dispatch([task], config(trace_dir, workspace, retry_backoff_seconds=0), allow_commands=True).results
     folder = Path(r.trace_file).parent
     assert r.attempts == 2
     assert (folder / "flaky.stdout.log").exists() and (folder / "flaky.attempt2.stdout.log").exists()
+    assert not (folder / "flaky.stderr.log").exists()  # it printed nothing there: no file
+
+
+def test_a_silent_command_leaves_no_log_files(trace_dir, workspace):
+    (r,) = dispatch([command("quiet", ["true"])], config(trace_dir, workspace), allow_commands=True).results
+    assert r.status == "success" and r.output["exit_code"] == 0
+    assert r.output["stdout_file"] is None and r.output["stderr_file"] is None
+    assert not list(Path(r.trace_file).parent.glob("*.log"))
+
+
+def test_a_program_on_path_is_found_once_and_a_changed_path_is_honoured(trace_dir, workspace, tmp_path):
+    from parallel_execution.agents.command_spawn import _which
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tool = bin_dir / "my-tool-xyz"
+    tool.write_text("#!/bin/sh\necho from-tool\n")
+    tool.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    tasks = [command(f"t{i}", ["my-tool-xyz"], env=env) for i in range(3)]
+    _which.cache_clear()
+    results = dispatch(tasks, config(trace_dir, workspace), allow_commands=True).results
+    assert [r.output["stdout_tail"] for r in results] == ["from-tool"] * 3
+    assert _which.cache_info().misses == 1 and _which.cache_info().hits == 2
+    (r,) = dispatch([command("bare", ["my-tool-xyz"])], config(trace_dir, workspace), allow_commands=True).results
+    assert r.status == "error" and "not found on PATH" in r.error  # the runner's own PATH lacks it
 
 
 def test_a_failure_message_carries_the_last_stderr_line(trace_dir, workspace):

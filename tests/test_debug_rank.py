@@ -88,7 +88,7 @@ def test_hypothesis_without_text_or_checkable_words() -> None:
     ("a circular import between models and validators", {"import-cycle", "missing-import", "unresolved-import"}),
     ("the handler forgets to await the coroutine", {"missing-await"}),
     ("security review", {"eval-exec", "shell-true", "pickle-loads", "unsafe-yaml-load", "hardcoded-secret",
-                         "sql-string-format"}),
+                         "sql-string-format", "weak-hash", "insecure-compare", "security"}),
     ("x == None is wrong", {"none-comparison"}),
 ])
 def test_rules_mentioned(text: str, expected: set[str]) -> None:
@@ -100,7 +100,9 @@ def test_rules_mentioned(text: str, expected: set[str]) -> None:
     ("TypeError", "f() missing 1 required positional argument: 'a'", ["call-arity"]),
     ("TypeError", "'coroutine' object is not subscriptable", ["missing-await"]),
     ("TypeError", "can only concatenate str (not \"NoneType\") to str",
-     ["bare-except", "swallowed-exception", "none-comparison"]),
+     ["bare-except", "swallowed-exception", "none-comparison", "none-misuse"]),
+    ("AttributeError", "'Cache' object has no attribute 'ttl'", ["attribute-error"]),
+    ("KeyError", "'tiemout'", ["dict-key-typo"]),
     ("builtins.ImportError", "cannot import name 'User' from partially initialized module 'models'",
      ["unresolved-import", "import-cycle"]),
     ("_pickle.UnpicklingError", "invalid load key", ["pickle-loads"]),

@@ -90,8 +90,12 @@ def test_first_install_creates_every_file_and_the_manifest(capsys: pytest.Captur
         manifest["files"]["agents/coder.md"]["sha256"]
         == hashlib.sha256((target / "agents/coder.md").read_bytes()).hexdigest()
     )
-    assert report["permission_rules"] == list(PERMISSION_RULES) == report["permission_rules_missing"]
-    assert '{"permissions":{"allow":["Bash(dispatch-runner *)","Bash(python -m parallel_execution *)"]}}' in err
+    settings = json.loads((target / "settings.json").read_text())
+    assert settings["permissions"] == PERMISSION_RULES.as_settings()["permissions"]
+    assert report["settings_file"] == str(target / "settings.json") and report["needs_trust"] is True
+    assert report["permission_rules_added"] == report["permission_rules"] == PERMISSION_RULES.as_settings()["permissions"]
+    count = len(PERMISSION_RULES.allow) + len(PERMISSION_RULES.ask)
+    assert f"Added {count} permission rules to {target / 'settings.json'}" in err and "trust dialog" in err
     assert "created     agents/coder.md" in err
 
 
@@ -199,14 +203,63 @@ def test_symlinked_identical_file_is_left_alone(project: Path) -> None:
     assert (target / "agents" / "coder.md").is_symlink()
 
 
-def test_existing_permission_rules_are_recognised(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+def test_rules_merge_into_the_users_settings_keeping_theirs(capsys: pytest.CaptureFixture[str], project: Path) -> None:
     (project / ".claude").mkdir()
-    (project / ".claude" / "settings.local.json").write_text(
-        json.dumps({"permissions": {"allow": list(PERMISSION_RULES)}})
-    )
+    mine = {"model": "opus", "permissions": {"allow": ["Bash(make *)", "Edit(.dispatch/**)"],
+                                             "deny": ["Bash(dispatch-runner claude *)"], "defaultMode": "default"}}
+    (project / ".claude" / "settings.json").write_text(json.dumps(mine))
+    code, report, _ = run_main(capsys, "--project", str(project))
+    settings = json.loads((project / ".claude" / "settings.json").read_text())
+    assert code == 0 and settings["model"] == "opus" and settings["permissions"]["defaultMode"] == "default"
+    assert settings["permissions"]["allow"][:2] == ["Bash(make *)", "Edit(.dispatch/**)"]
+    assert settings["permissions"]["deny"] == ["Bash(dispatch-runner claude *)"]
+    assert "Bash(dispatch-runner claude *)" not in settings["permissions"]["ask"]  # the user's deny is respected
+    assert "Edit(.dispatch/**)" not in report["permission_rules_added"]["allow"]
+    before = (project / ".claude" / "settings.json").stat().st_mtime_ns
     code, report, err = run_main(capsys, "--project", str(project))
-    assert code == 0 and report["permission_rules_missing"] == []
-    assert "add to" not in err
+    assert report["permission_rules_added"] == {"allow": [], "ask": []} and "already in" in err
+    assert (project / ".claude" / "settings.json").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", '{"permissions": {"allow": "Bash(x)"}}'])
+def test_unusable_settings_file_is_an_error_and_is_left_alone(
+    capsys: pytest.CaptureFixture[str], project: Path, text: str
+) -> None:
+    (project / ".claude").mkdir()
+    (project / ".claude" / "settings.json").write_text(text)
+    code, report, _ = run_main(capsys, "--project", str(project))
+    assert code == 2 and report["status"] == "error" and "nothing was written" in report["error"]
+    assert (project / ".claude" / "settings.json").read_text() == text
+
+
+def test_rules_only_writes_user_settings_for_the_plugin_route(
+    capsys: pytest.CaptureFixture[str], project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
+    code, report, _ = run_main(capsys, "--project", str(project), "--rules-only", "--settings", "user")
+    user = tmp_path / "home" / ".claude" / "settings.json"
+    assert code == 0 and report["files"] == [] and report["settings_file"] == str(user)
+    assert report["needs_trust"] is False and not (project / ".claude").exists()
+    assert json.loads(user.read_text())["permissions"]["allow"][0] == "Edit(.dispatch/**)"
+
+
+@pytest.mark.parametrize(("choice", "name"), [("local", "settings.local.json"), ("none", None)])
+def test_settings_choice_local_or_none(capsys: pytest.CaptureFixture[str], project: Path, choice: str,
+                                       name: str | None) -> None:
+    code, report, err = run_main(capsys, "--project", str(project), "--settings", choice)
+    assert code == 0
+    if name is None:
+        assert report["settings_file"] is None and not (project / ".claude" / "settings.json").exists()
+        assert '"Edit(.dispatch/**)"' in err
+    else:
+        assert report["settings_file"] == str(project.resolve() / ".claude" / name)
+        assert not (project / ".claude" / "settings.json").exists()
+
+
+def test_settings_local_needs_a_project(capsys: pytest.CaptureFixture[str]) -> None:
+    code, report, _ = run_main(capsys, "--user", "--settings", "local")
+    assert code == 2 and report["error"] == "--settings local is a project's file; use it with --project DIR"
 
 
 def test_user_install_goes_to_home_or_claude_config_dir(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RUNNER, runner_env
-from test_command import alive
+from helpers import alive
 
 # Starts a child of its own, records both pids, then waits forever.
 SPAWNER = ("import os, subprocess, sys, time\n"

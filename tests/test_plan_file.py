@@ -469,3 +469,13 @@ def test_a_misspelt_field_of_ours_is_an_input_error_other_fields_are_kept():
     with pytest.raises(InvalidInput, match=r"^task 's1'.phases\[0\].subtasks\[0\].agnet: subtask 's1' has unknown "
                                            r"field 'agnet': did you mean 'agent'\?$"):
         parse_plan(text)
+
+
+def test_a_scaffold_skeleton_is_blocked_never_completed(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    skeleton = {"id": "gen", "status": "pending", "agent": "coder", "input_data": {
+        "contract_description": "Compute node that totals an order", "node_type": "Compute",
+        "node_name": "order_total", "output_path": "node_order_total_compute.py"}}
+    plan = write_plan(tmp_path / "plan.json", {"phases": [phase("p1", [skeleton, sub("echo")])]})
+    code, result, _ = run_plan(capsys, plan, "--workspace", str(tmp_path))
+    assert code == 0 and {r["task_id"]: r["status"] for r in result["results"]} == {"gen": "success", "echo": "success"}
+    assert statuses(plan) == {"gen": "blocked", "echo": "completed"}

@@ -181,7 +181,9 @@ def test_live_view_renders_counts_running_tasks_last_event_and_cost(plan):
     live.task_finished(outcome(ask, "success", 0.0, 40.0, cost=0.5))
     live.task_finished(outcome(parse, "error", 11.0, 30.0, attempts=2))
     live.task_finished(TaskOutcome(merge, "skipped", error="skipped: dependency 'parse' ended error"))
-    assert not live.live.is_started  # the last task ends the view
+    assert live.live.is_started  # counting finished tasks does not end the view: the run's end does
+    live.dispatch_finished(None)
+    assert not live.live.is_started
     printed = console.file.getvalue()
     assert "✓ fetch" in printed and "✗ parse" in printed and "- merge" in printed
     assert "done: 2 ok, 1 failed, 1 skipped, 0 cancelled of 4 in " in printed and "$0.5000" in printed
@@ -205,9 +207,29 @@ def test_event_log_marks_ready_only_when_every_dependency_succeeded(plan):
     log.task_finished(outcome(ask, "error", 0.0, 12.0))
     log.task_finished(outcome(parse, "success", 11.0, 20.0))
     log.task_finished(TaskOutcome(merge, "skipped", error="skipped"))
+    assert log.stream is not None  # still open: only the run's end closes it
+    log.dispatch_finished(None)
     events = [orjson.loads(line) for line in stream.getvalue().splitlines()]
     assert [(e["task_id"], e["event"]) for e in events if e["event"] == "ready"] == [("parse", "ready")]
     assert events[-1]["event"] == "dispatch_finished" and log.stream is None
     log.task_started(fetch, 1, 1.0)  # after the end: nothing more is written
     assert len(stream.getvalue().splitlines()) == len(events)
 
+
+
+def test_plain_progress_prints_a_running_line_while_a_long_task_runs(tmp_path):
+    from parallel_execution.dispatcher import dispatch
+
+    stream = io.StringIO()
+    tasks = [{"task_id": "slow", "agent": "echo", "input_data": {"delay_seconds": 1.0}},
+             {"task_id": "quick", "agent": "echo", "dependencies": ["slow"]}]
+    doc = {"tasks": tasks, "config": {"trace_dir": str(tmp_path)}}
+    plan = build_plan(parse_input(doc))
+    dispatch(doc, observers=[PlainProgress(stream, plan, heartbeat_seconds=0.25)])
+    lines = stream.getvalue().splitlines()
+    beats = [line for line in lines if " running " in line]
+    assert beats, lines
+    assert "slow (echo, " in beats[0] and "[0/2 done, 1 queued]" in beats[0]
+    start, end = lines.index(next(x for x in lines if "start    slow" in x)), lines.index(next(x for x in lines if "ok       slow" in x))
+    assert all(start < lines.index(b) < end for b in beats)  # only while it runs
+    assert lines[-1].startswith("done: 2 ok")

@@ -15,9 +15,9 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import config
+from helpers import cli_run as run_cli
 
 from parallel_execution import dispatch
-from parallel_execution.commands import cli
 from parallel_execution.traces.store import DispatchRecord, load_dispatch
 from parallel_execution.views.report import assign_lanes, chrome_trace, html_report, key_output, markdown_report
 
@@ -49,11 +49,19 @@ def record(tmp_path_factory) -> DispatchRecord:
         ("coder", {"generated_file": "out/a.py", "validation_passed": False}, "out/a.py, NOT valid"),
         ("coder", {"generated_file": "n/node_a_effect", "validation_passed": True, "skeleton": True, "todo": ["x", "y"],
                    "implementation": "scaffold"},
-         "n/node_a_effect, valid, SKELETON (2 contract line(s) left), implementation: scaffold"),
+         "SKELETON (2 contract line(s) left), n/node_a_effect, valid, implementation: scaffold"),
+        ("coder", {"generated_file": "n.py", "validation_passed": True, "skeleton": False, "todo": [],
+                   "implementation": "scaffold"}, "n.py, valid, implementation: scaffold"),
         ("debug", {"root_cause": {"file": "src/auth.py", "line": 12, "summary": "undefined name 'tok'"}, "findings": []},
          "src/auth.py:12 undefined name 'tok'"),
         ("debug", {"root_cause": {"file": None, "line": None, "summary": "no evidence"}}, "no location no evidence"),
-        ("command", {"exit_code": 3, "stderr_tail": "warning\nboom", "stdout_tail": "ok"}, "exit 3, warning boom"),
+        ("command", {"exit_code": 3, "stderr_tail": "warning\nboom", "stdout_tail": "ok"}, "exit 3, boom"),
+        ("command", {"exit_code": 1, "stderr_tail": "  File \"t.py\", line 1\n    x(\n     ^\nSyntaxError: '(' was never closed\n"
+                     "    ^^^^^^^^\n\n", "stdout_tail": ""}, "exit 1, SyntaxError: '(' was never closed"),
+        ("command", {"exit_code": 0, "stderr_tail": "warn", "stdout_tail": "==== 3 passed in 0.1s ====\n"},
+         "exit 0, ==== 3 passed in 0.1s ===="),
+        ("coder", {"generated_file": "n.py", "validation_passed": True, "implementation": "scaffold", "todo": ["a", "b"]},
+         "SKELETON (2 contract line(s) left), n.py, valid, implementation: scaffold"),  # a trace from before `skeleton`
         ("command", {"exit_code": 0, "stderr_tail": "", "stdout_tail": ""}, "exit 0"),
         ("claude", {"result": "r" * 100, "total_cost_usd": 0.0123, "session_id": "s"}, "r" * 59 + "…, $0.0123"),
         ("echo", {"message": "hi"}, "hi"),
@@ -182,12 +190,6 @@ def test_chrome_trace_has_a_complete_event_per_attempt_on_its_worker_slot(record
     assert started["tid"] == lanes["build"] + 1 and started["args"]["pid"] > 0
 
 
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_cli_report_formats_and_output_file(record, capsys, tmp_path):
     folder = str(record.index_path.parent)
     code, out, _ = run_cli(capsys, "report", "--trace-dir", folder)
@@ -261,3 +263,25 @@ def test_html_renders_in_headless_chromium(record, tmp_path):
 
     # Gantt bars really painted: success green and error red, each a few hundred pixels at least
     assert count("#2f9e5b") > 1000 and count("#d64545") > 300
+
+
+def test_markdown_lists_each_skeletons_todos(tmp_path):
+    import json
+    import subprocess
+
+    from conftest import RUNNER, runner_env
+
+    task = {"task_id": "gen", "agent": "coder", "input_data": {
+        "contract_description": "Compute node that totals an order.\n- sum the line prices\n- apply the discount",
+        "node_type": "Compute", "node_name": "order_total", "output_path": "nodes/node_order_total_compute.py"}}
+    (tmp_path / "t.json").write_text(json.dumps({"tasks": [task]}))
+    run = subprocess.run([*RUNNER, "run", "t.json", "--quiet"], cwd=tmp_path, env=runner_env(), capture_output=True,
+                         text=True, timeout=120)
+    todo = json.loads(run.stdout)["results"][0]["output"]["todo"]
+    assert todo, "the scaffold left no todo for a contract with itemised lines"
+    done = subprocess.run([*RUNNER, "report"], cwd=tmp_path, env=runner_env(), capture_output=True, text=True,
+                          timeout=60)
+    section = done.stdout.split("## Skeletons still to implement", 1)[1]
+    assert "NotImplementedError" in section and "node_order_total_compute.py" in section
+    assert all(f"- {item}" in section for item in todo)
+    assert "SKELETON" in done.stdout.split("## Skeletons", 1)[0]

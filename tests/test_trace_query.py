@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import orjson
 import pytest
 from conftest import config
+from helpers import cli_json as run_cli  # stdout: exactly one JSON document
 
 from parallel_execution import dispatch
-from parallel_execution.commands import cli
 from parallel_execution.errors import InvalidInput
 from parallel_execution.traces.query import query
 from parallel_execution.traces.store import load_dispatch
@@ -61,12 +60,6 @@ def test_query_keeps_index_fields_and_points_at_the_trace_files(record):
 def test_bad_filters_are_input_errors_with_jqs_message(record, jq_filter, message):
     with pytest.raises(InvalidInput, match=message):
         query(record, jq_filter)
-
-
-def run_cli(capsys, *argv):
-    code = cli.main(list(argv))
-    out = capsys.readouterr()
-    return code, orjson.loads(out.out), out.err  # stdout: exactly one JSON document
 
 
 def test_cli_traces_list_and_query(record, trace_dir, capsys):

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from parallel_execution.inputs.paths import WorkspacePolicy
@@ -104,8 +105,9 @@ class TaskContext:
 
     def artifact_path(self, suffix: str) -> Path:
         """A per-task, per-attempt file in the trace folder, e.g. ``build.stdout.log``."""
-        attempt = "" if self.attempt == 1 else f".attempt{self.attempt}"
-        return self.artifacts_dir / f"{self.task_id}{attempt}.{suffix}"
+        from parallel_execution.traces.layout import artifact_name
+
+        return self.artifacts_dir / artifact_name(self.task_id, self.attempt, suffix)
 
 
 class Agent(ABC, Generic[InputT]):
@@ -122,9 +124,20 @@ class Agent(ABC, Generic[InputT]):
     uses_model: ClassVar[bool] = False
 
     @classmethod
+    def task_runs_commands(cls, data: Mapping[str, Any], workspace_root: Path) -> str | None:
+        """Why a task with this raw ``input_data`` can run programs (so needs --allow-commands), or None."""
+        return f"the {cls.name!r} agent runs programs" if cls.requires_commands else None
+
+    @classmethod
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         """Whether a task with this raw ``input_data`` calls a model (override for backends)."""
         return cls.uses_model
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        """The few phrases that matter in one of this agent's outputs, for reports (``None``: no
+        opinion, the report shows the first fields). Parts are joined with ", " and cut to fit."""
+        return None
 
     @classmethod
     def extra_writes(cls, data: Mapping[str, Any]) -> list[str]:
@@ -134,3 +147,10 @@ class Agent(ABC, Generic[InputT]):
     @abstractmethod
     async def run(self, data: InputT, ctx: TaskContext) -> dict[str, Any]:
         """Do the work and return a JSON-serialisable output."""
+
+
+def brief(value: Any, limit: int) -> str:
+    """``value`` on one line (JSON unless it is a string), cut to ``limit`` characters with "…"."""
+    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -21,12 +21,13 @@ Example task::
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.claude_code.agentdefs import AgentDefinitionError, load_agent_definition
 from parallel_execution.claude_code.changes import diff, snapshot
 from parallel_execution.claude_code.runner import DEFAULT_STALL_SECONDS, ClaudeRequest, ClaudeWorker
@@ -36,6 +37,7 @@ from parallel_execution.traces.fsio import dumps_json
 
 __all__ = ["ClaudeAgent", "ClaudeInput", "PermissionMode"]
 
+_UNGUARDED_MODES = frozenset({"bypassPermissions", "auto"})
 PermissionMode = Literal["default", "acceptEdits", "auto", "bypassPermissions", "manual", "dontAsk", "plan"]
 
 
@@ -83,6 +85,34 @@ class ClaudeAgent(Agent[ClaudeInput]):
     name = "claude"
     Input = ClaudeInput
     uses_model = True
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        if "result" not in output:
+            return None
+        parts = [brief(output["result"], 60)]
+        if isinstance(output.get("total_cost_usd"), (int, float)):
+            parts.append(f"${output['total_cost_usd']:.4f}")
+        return parts
+
+    @classmethod
+    def task_runs_commands(cls, data: Mapping[str, Any], workspace_root: Path) -> str | None:
+        """A session that may use Bash, or is not asked before acting, can run any program."""
+        tools, mode = data.get("allowed_tools"), data.get("permission_mode")
+        name = data.get("agent")
+        if isinstance(name, str) and (tools is None or mode is None):
+            try:
+                definition = load_agent_definition(name, workspace_root)
+            except AgentDefinitionError:
+                definition = None  # reported when the task runs
+            if definition is not None:
+                tools = definition.tools if tools is None else tools
+                mode = definition.permission_mode if mode is None else mode
+        if mode in _UNGUARDED_MODES:
+            return f"permission_mode {mode!r} lets the Claude session run programs without asking"
+        if isinstance(tools, list) and any(isinstance(t, str) and t.split("(")[0].strip() == "Bash" for t in tools):
+            return "the Claude session may use Bash (allowed_tools or its agent definition's tools)"
+        return None
 
     async def run(self, data: ClaudeInput, ctx: TaskContext) -> dict[str, Any]:
         cwd = _session_dir(data.cwd, ctx)

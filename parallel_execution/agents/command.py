@@ -7,7 +7,12 @@ trace folder, and the result carries their tails. On timeout or cancellation the
 SIGTERM, then SIGKILL after ``kill_grace_seconds``; when the program exits, anything it left running
 in its group is killed too, so no process of the dispatch outlives it. Children that leave the group
 (``setsid``, double fork) are found and killed by ``run.containment`` (a cgroup, a tag in their
-environment, the CLI's subreaper); the logs are opened by ``command_logs`` (no symlink followed).
+environment, the CLI's subreaper).
+
+``command_spawn`` starts and watches the program (built for thousands of tiny commands: no shell,
+no PATH search per spawn, no thread per child). ``command_logs`` opens the logs relative to the
+trace folder's handle, never through a symlink; a program that prints nothing leaves no log file,
+and its ``stdout_file``/``stderr_file`` are ``null``.
 """
 
 from __future__ import annotations
@@ -15,20 +20,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.agents.command_logs import LogFiles, disk_full_note
+from parallel_execution.agents.command_spawn import spawn
 from parallel_execution.errors import TaskFailure
 from parallel_execution.inputs.paths import WorkspacePath
 from parallel_execution.run import containment
 
-__all__ = ["CommandAgent", "CommandInput", "kill_process_group"]
+__all__ = ["CommandAgent", "CommandInput", "kill_process_group", "last_meaningful_line"]
+
 
 class CommandInput(AgentInput):
     argv: list[str] = Field(min_length=1, description="Program and arguments; no shell is involved.")
@@ -45,6 +53,19 @@ class CommandAgent(Agent[CommandInput]):
     Input = CommandInput
     requires_commands = True
 
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        if "exit_code" not in output:
+            return None
+        parts = [f"exit {output['exit_code']}"]
+        tails = [output.get("stderr_tail"), output.get("stdout_tail")]  # stderr first on failure
+        if output["exit_code"] == 0:
+            tails.reverse()
+        line = next((found for tail in tails if isinstance(tail, str) and (found := last_meaningful_line(tail))), "")
+        if line:
+            parts.append(brief(line, 80))
+        return parts
+
     async def run(self, data: CommandInput, ctx: TaskContext) -> dict[str, Any]:
         cwd = Path(data.cwd) if data.cwd else ctx.workspace.root
         out_path, err_path = ctx.artifact_path("stdout.log"), ctx.artifact_path("stderr.log")
@@ -52,50 +73,55 @@ class CommandAgent(Agent[CommandInput]):
         scope = containment.open_scope(ctx.task_id)  # catches what leaves the group (setsid, double fork)
         with LogFiles(out_path, err_path) as logs:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    *data.argv, cwd=cwd, env={**os.environ, **data.env, **scope.env()},
-                    stdout=logs.stdout, stderr=logs.stderr,
-                    stdin=asyncio.subprocess.PIPE if data.stdin is not None else asyncio.subprocess.DEVNULL,
-                    start_new_session=True,  # its own process group, killed as a whole
-                )
-            except OSError as exc:
-                scope.close()
-                raise TaskFailure(f"cannot start {data.argv[0]!r}: {exc.strerror or exc}", retryable=False) from None
-            scope.adopt(proc.pid)
-            ctx.event("process_started", pid=proc.pid)
-            try:
-                await proc.communicate(data.stdin.encode() if data.stdin is not None else None)
-            except BaseException:
-                ctx.event("killing_process_group", pid=proc.pid)
-                await kill_process_group(proc, data.kill_grace_seconds)
-                raise
+                try:
+                    proc = spawn(data.argv, cwd, {**os.environ, **data.env, **scope.env()},
+                                 logs.stdout, logs.stderr, data.stdin is not None)
+                except BaseException:
+                    scope.close()
+                    raise
+                scope.adopt(proc.pid)
+                ctx.event("process_started", pid=proc.pid)
+                try:
+                    await proc.wait_feeding(data.stdin.encode() if data.stdin is not None else None)
+                except BaseException:
+                    ctx.event("killing_process_group", pid=proc.pid)
+                    await kill_process_group(proc, data.kill_grace_seconds)
+                    raise
+                finally:
+                    escaped = scope.close(spawned=proc.pid)
+                    if escaped:
+                        ctx.event("killed_leftover_processes", count=escaped)
             finally:
-                escaped = scope.close(spawned=proc.pid)
-                if escaped:
-                    ctx.event("killed_leftover_processes", count=escaped)
-            stdout_tail, stderr_tail = logs.tail(0, data.tail_lines), logs.tail(1, data.tail_lines)
+                logs.keep()  # named even on timeout or cancellation: what it printed is evidence
+            full = disk_full_note(out_path.parent)  # now: scrubbing below may free space
             logs.scrub(ctx.services.get("redactor"))  # they live in the trace folder: no secrets there
-        output: dict[str, Any] = {
-            "argv": data.argv,
-            "cwd": str(cwd),
-            "exit_code": proc.returncode,
-            "duration_ms": round((time.monotonic() - started) * 1000, 3),
-            "stdout_file": str(out_path),
-            "stderr_file": str(err_path),
-            "stdout_tail": stdout_tail,
-            "stderr_tail": stderr_tail,
-        }
-        full = disk_full_note(out_path.parent)
-        if full:  # the logs are cut short; a failure may be nothing but that
+            stdout_tail, stderr_tail = logs.tail(0, data.tail_lines), logs.tail(1, data.tail_lines)
+            output: dict[str, Any] = {
+                "argv": data.argv,
+                "cwd": str(cwd),
+                "exit_code": proc.returncode,
+                "duration_ms": round((time.monotonic() - started) * 1000, 3),
+                "stdout_file": logs.path(0),
+                "stderr_file": logs.path(1),
+                "stdout_tail": stdout_tail,
+                "stderr_tail": stderr_tail,
+            }
+        if full:  # the logs are cut short; the failure may be nothing but that
             output["logs_incomplete"] = full
         if proc.returncode not in data.ok_exit_codes:
-            last = next((line for line in reversed(stderr_tail.splitlines()) if line.strip()), "")
-            detail = f" because {full}" if full else f": {last.strip()[:300]}" if last else ""
+            last = last_meaningful_line(stderr_tail)
+            detail = f" because {full}" if full else f": {last[:300]}" if last else ""
             raise TaskFailure(f"{Path(data.argv[0]).name} exited with code {proc.returncode}{detail}", output=output)
         return output
 
 
-async def kill_process_group(proc: asyncio.subprocess.Process, grace_seconds: float) -> None:
+class _Waitable(Protocol):
+    pid: int
+
+    async def wait(self) -> int | None: ...
+
+
+async def kill_process_group(proc: _Waitable, grace_seconds: float) -> None:
     """SIGTERM the process's group, wait up to ``grace_seconds``, then SIGKILL it, and reap."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGTERM)
@@ -105,3 +131,14 @@ async def kill_process_group(proc: asyncio.subprocess.Process, grace_seconds: fl
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, asyncio.CancelledError):
         await asyncio.shield(proc.wait())
+
+
+_DECORATION = re.compile(r"^[\s^~\-=_*+|.#>]*$")
+
+
+def last_meaningful_line(text: str | None) -> str:
+    """The last line that says something: not blank, not a traceback's ``^^^^`` marker or a rule line."""
+    for line in reversed((text or "").splitlines()):
+        if not _DECORATION.match(line):
+            return line.strip()
+    return ""

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.errors import TaskFailure
 
 __all__ = ["EchoAgent", "EchoInput"]
@@ -23,6 +23,10 @@ class EchoInput(AgentInput):
 class EchoAgent(Agent[EchoInput]):
     name = "echo"
     Input = EchoInput
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        return [brief(output["message"], 200)] if set(output) == {"message"} else None
 
     async def run(self, data: EchoInput, ctx: TaskContext) -> dict[str, Any]:
         if data.delay_seconds:

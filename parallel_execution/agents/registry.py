@@ -17,6 +17,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from parallel_execution.agents.base import Agent
+from parallel_execution.errors import DispatchError
 
 __all__ = ["ENTRY_POINT_GROUP", "UnknownAgent", "available_agents", "load_agent", "register_agent"]
 
@@ -35,7 +36,7 @@ _BUILTIN = {
 _REGISTERED: dict[str, type[Agent]] = {}
 
 
-class UnknownAgent(LookupError):
+class UnknownAgent(DispatchError, LookupError):
     pass
 
 

@@ -31,6 +31,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from parallel_execution.errors import DispatchError
+
 __all__ = ["InterpreterNotFound", "ProjectInterpreter", "find_project_interpreter"]
 
 Source = Literal["configured", "workspace venv", "active venv", "runner"]
@@ -40,7 +42,7 @@ _ROOT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _PROBE_TIMEOUT = 30.0
 
 
-class InterpreterNotFound(Exception):
+class InterpreterNotFound(DispatchError):
     """An explicitly configured interpreter is missing or does not run."""
 
 
@@ -77,15 +79,15 @@ def find_project_interpreter(workspace: Path, python: str | None = None) -> Proj
         return ProjectInterpreter(candidate, "configured", version)
     for folder in _folders_up_to_root(workspace):
         for name in _VENV_NAMES:
-            candidate = _venv_python(folder / name)
-            if candidate is not None and (version := _version(str(candidate))) is not None:
-                return ProjectInterpreter(candidate, "workspace venv", version)
+            found = _venv_python(folder / name)
+            if found is not None and (version := _version(str(found))) is not None:
+                return ProjectInterpreter(found, "workspace venv", version)
     active = os.environ.get("VIRTUAL_ENV")
     if active:
         root = Path(active).resolve().parent
-        candidate = _venv_python(Path(active))
-        if candidate is not None and workspace.is_relative_to(root) and (version := _version(str(candidate))):
-            return ProjectInterpreter(candidate, "active venv", version)
+        found = _venv_python(Path(active))
+        if found is not None and workspace.is_relative_to(root) and (version := _version(str(found))):
+            return ProjectInterpreter(found, "active venv", version)
     return ProjectInterpreter(Path(sys.executable), "runner", ".".join(map(str, sys.version_info[:3])))
 
 

@@ -14,7 +14,7 @@ Modules, one job each:
 - ``backends``  ``generate_code`` (write, validate, repair by resuming) and ``diagnose``
 - ``reports``   the JSON report a worker ends with; merging a diagnosis with static findings
 
-The program is an optional extra: ``pip install 'parallel-dispatch[claude]'``.
+The program is an optional extra: ``pip install -e '.[claude]'`` in a checkout (or any ``claude`` on PATH).
 """
 
 from __future__ import annotations

@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from parallel_execution.errors import DispatchError
+
 __all__ = ["AgentDefinition", "AgentDefinitionError", "agent_search_path", "load_agent_definition", "parse_definition"]
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # parallel_execution/
 _KEY = re.compile(r"^([A-Za-z][\w-]*):\s*(.*)$")
 
 
-class AgentDefinitionError(ValueError):
+class AgentDefinitionError(DispatchError, ValueError):
     """No definition with that name, or the file is not a valid definition."""
 
 

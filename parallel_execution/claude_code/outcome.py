@@ -100,8 +100,8 @@ def classify(
     if status in (401, 403) or last_error == "authentication_failed" or _AUTH_TEXT.search(text):
         return Outcome(
             "not_logged_in",
-            f"Claude Code is not authenticated: {text or 'HTTP ' + str(status)}; log in with `claude /login` "
-            "or set ANTHROPIC_API_KEY",
+            f"Claude Code is not authenticated: {text or 'HTTP ' + str(status)}; log in with "
+            "`dispatch-runner claude -- auth login` or set ANTHROPIC_API_KEY",
             retryable=False,
         )
     if status in (429, 529) or last_error in ("rate_limit", "overloaded") or _RATE_TEXT.search(text):

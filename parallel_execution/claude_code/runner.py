@@ -27,11 +27,11 @@ transcript is, so a failed task still reports its cost and evidence.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import random
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,38 +43,17 @@ from parallel_execution.agents.base import TaskContext
 from parallel_execution.claude_code.binary import find_claude_binary
 from parallel_execution.claude_code.limiter import AdaptiveLimiter, Slot, limiter_for
 from parallel_execution.claude_code.outcome import Outcome, classify
-from parallel_execution.claude_code.session import SessionRun, SessionSpec, StopSession, run_session
+from parallel_execution.claude_code.request import DEFAULT_STALL_SECONDS, ClaudeRequest
+from parallel_execution.claude_code.session import SessionRun, StopSession, run_session
 from parallel_execution.errors import TaskFailure
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 
 __all__ = ["CONTINUE_PROMPT", "DEFAULT_STALL_SECONDS", "ClaudeRequest", "ClaudeWorker", "SessionResult"]
 
-DEFAULT_STALL_SECONDS = 600.0
 CONTINUE_PROMPT = "The previous request was interrupted by an API rate limit. Continue the task where you left off."
 _TOKEN_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 _RATE_LIMIT_ERRORS = {"rate_limit", "overloaded"}
 _AUTH_RETRIES = 2  # rejected-credential retries of the CLI tolerated before the session is stopped
-
-
-@dataclass(frozen=True, slots=True)
-class ClaudeRequest:
-    """What to ask and under which limits; ``resume`` continues an earlier session of this task."""
-
-    prompt: str
-    cwd: Path
-    system_prompt: str | None = None
-    append_system_prompt: str | None = None
-    model: str | None = None
-    allowed_tools: Sequence[str] | None = None
-    permission_mode: str | None = None
-    max_turns: int | None = None
-    max_budget_usd: float | None = None  # for the whole task, all its sessions together
-    json_schema: dict[str, Any] | None = None
-    stall_timeout_seconds: float | None = DEFAULT_STALL_SECONDS
-    rate_limit_retries: int = 3
-    rate_limit_backoff_seconds: float = 10.0
-    rate_limit_max_wait_seconds: float = 900.0
-    resume: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,13 +129,8 @@ class ClaudeWorker:
 
     async def _one_session(self, request: ClaudeRequest) -> tuple[SessionRun, Outcome]:
         cap = self._budget_cap(request)
-        spec = SessionSpec(
-            prompt=request.prompt, cwd=request.cwd, system_prompt=request.system_prompt,
-            append_system_prompt=request.append_system_prompt, model=request.model,
-            allowed_tools=request.allowed_tools, permission_mode=request.permission_mode,
-            max_turns=request.max_turns, max_budget_usd=cap, json_schema=request.json_schema,
-            resume=request.resume, session_id=None if request.resume else str(uuid.uuid4()),
-        )
+        spec = dataclasses.replace(request, max_budget_usd=cap,
+                                   session_id=None if request.resume else str(uuid.uuid4()))
         async with self.limiter.slot() as slot:
             self.ctx.event("claude_session_started", session_id=spec.resume or spec.session_id,
                            resumed=bool(spec.resume), max_budget_usd=cap, waited_for_slot_s=slot.waited_s,
@@ -173,7 +147,8 @@ class ClaudeWorker:
                 )
             if run.stopped is not None:  # see _on_message: the CLI kept retrying rejected credentials
                 outcome = Outcome("not_logged_in", f"Claude Code is not authenticated: {run.stopped}; log in with "
-                                  "`claude /login` or set a valid ANTHROPIC_API_KEY", retryable=False)
+                                  "`dispatch-runner claude -- auth login` or set a valid ANTHROPIC_API_KEY",
+                                  retryable=False)
             else:
                 outcome = classify(run.result, exit_code=run.exit_code, stderr=run.stderr_tail,
                                    last_error=run.last_error, retry_delay_seconds=run.retry_delay_seconds)

@@ -24,7 +24,7 @@ The outcome is a plain ``SessionRun`` value; classifying it is ``outcome.classif
 
 Example::
 
-    spec = SessionSpec(prompt="Review auth.py", cwd=root, session_id=str(uuid.uuid4()))
+    spec = ClaudeRequest(prompt="Review auth.py", cwd=root, session_id=str(uuid.uuid4()))
     with open(transcript_path, "ab") as transcript:
         run = await run_session(find_claude_binary(), spec, transcript=transcript, stall_timeout=300)
     run.result["total_cost_usd"]
@@ -37,14 +37,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
-from parallel_execution.errors import TaskFailure
+from parallel_execution.claude_code.request import ClaudeRequest
+from parallel_execution.errors import DispatchError, TaskFailure
 
 __all__ = [
     "SYSTEM_PROMPT_MAX_BYTES",
@@ -63,7 +63,7 @@ _NESTED_ENV = ("CLAUDECODE",)  # set inside Claude Code; the child must not thin
 _POLL = 0.02
 
 
-class StopSession(Exception):
+class StopSession(DispatchError):
     """Raised by an ``on_message`` callback to end the session now (``SessionRun.stopped`` = reason)."""
 
     def __init__(self, reason: str) -> None:
@@ -71,23 +71,8 @@ class StopSession(Exception):
         self.reason = reason
 
 
-@dataclass(slots=True)
-class SessionSpec:
-    """Everything that goes on the command line (the prompt goes on stdin)."""
-
-    prompt: str
-    cwd: Path
-    system_prompt: str | None = None
-    append_system_prompt: str | None = None
-    model: str | None = None
-    allowed_tools: Sequence[str] | None = None
-    permission_mode: str | None = None
-    max_turns: int | None = None
-    max_budget_usd: float | None = None
-    json_schema: Mapping[str, Any] | None = None
-    session_id: str | None = None  # start a new session with this id
-    resume: str | None = None  # or continue this one
-    env: Mapping[str, str] = field(default_factory=dict)
+# The request type of 0.1's session API; one type now (``claude_code.request``).
+SessionSpec = ClaudeRequest
 
 
 @dataclass(slots=True)
@@ -117,7 +102,7 @@ class SessionRun:
         return delay / 1000 if isinstance(delay, (int, float)) else None
 
 
-def build_argv(binary: str, spec: SessionSpec) -> list[str]:
+def build_argv(binary: str, spec: ClaudeRequest) -> list[str]:
     """The command line for ``spec``. Multi-valued options get one comma-joined value, so no
     variadic option can swallow a following argument."""
     argv = [binary, "-p", "--output-format", "stream-json", "--verbose"]
@@ -147,7 +132,7 @@ def build_argv(binary: str, spec: SessionSpec) -> list[str]:
 
 async def run_session(
     binary: str,
-    spec: SessionSpec,
+    spec: ClaudeRequest,
     *,
     transcript: IO[bytes] | None = None,
     stall_timeout: float | None = None,

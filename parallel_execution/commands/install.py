@@ -14,15 +14,23 @@ manifest, ``.claude/.parallel-dispatch.json``. On the next install a target file
 - ``removed`` when a previous version installed it, the bundle no longer has it, and it is unedited.
 
 So installing twice changes nothing the second time (not even the manifest), and an upgrade
-replaces only untouched files. Files are written atomically. The permission rules the dispatcher
-needs are printed, not written: settings files belong to the user. Human text goes to stderr and
-one JSON summary to stdout. Exit 0: the bundle is fully installed; 1: some files were skipped;
-2: the target or the bundle could not be used.
+replaces only untouched files. Files are written atomically.
+
+The permission rules the dispatcher needs (``claude_code.permissions``: allow the task files and the safe
+runner subcommands, ask before programs, writes outside the project, installs) are merged into one
+settings file, chosen with ``--settings``: the target's own ``settings.json`` by default (a
+project's is read by Claude Code only once the workspace is trusted), ``local`` for the project's
+``settings.local.json``, ``user`` for ``~/.claude/settings.json`` (applies without trust, in every
+project), ``none`` to only print them. The user's rules are kept; merging twice changes nothing.
+``--rules-only`` writes just the rules (the plugin route: a plugin cannot grant permissions).
+
+Human text goes to stderr and one JSON summary to stdout. Exit 0: the bundle is fully installed;
+1: some files were skipped; 2: the target, the bundle or the settings file could not be used.
 
 Example::
 
     dispatch-runner install-agents --project ~/code/shop
-    dispatch-runner install-agents --user --force
+    dispatch-runner install-agents --project . --rules-only --settings user
 """
 
 from __future__ import annotations
@@ -41,11 +49,20 @@ from typing import Any, Literal
 import orjson
 
 from parallel_execution import __version__
+from parallel_execution.claude_code.permissions import (
+    PermissionRules,
+    SettingsError,
+    merge_rules,
+    permission_rules,
+    user_settings_file,
+)
+from parallel_execution.errors import DispatchError
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 
 __all__ = [
     "MANIFEST_NAME",
     "PERMISSION_RULES",
+    "SETTINGS_CHOICES",
     "BundleFile",
     "FileAction",
     "InstallError",
@@ -53,14 +70,17 @@ __all__ = [
     "bundle_files",
     "configure_parser",
     "install",
+    "install_rules",
     "main",
     "resolve_target",
+    "settings_path",
 ]
 
 MANIFEST_NAME = ".parallel-dispatch.json"
 MANIFEST_SCHEMA_VERSION = 1
-# The rules a project needs so the dispatcher agent can call the runner without a prompt each time.
-PERMISSION_RULES = ("Bash(dispatch-runner *)", "Bash(python -m parallel_execution *)")
+# The rules the dispatcher agent needs: no prompt on the safe path, the user's approval for the rest.
+PERMISSION_RULES: PermissionRules = permission_rules()
+SETTINGS_CHOICES = ("target", "local", "user", "none")
 
 _SOURCE_ROOT = Path(__file__).resolve().parents[2]  # the checkout: parallel_execution/commands/install.py
 _SOURCE_MARKER = "agent-parallel-dispatcher.md"
@@ -69,7 +89,7 @@ Action = Literal["created", "updated", "unchanged", "overwritten", "skipped", "r
 _WRITTEN: frozenset[str] = frozenset({"created", "updated", "overwritten"})
 
 
-class InstallError(Exception):
+class InstallError(DispatchError):
     """The target directory or the bundle cannot be used; nothing was written."""
 
 
@@ -97,7 +117,8 @@ class InstallReport:
     target: Path
     scope: str
     actions: list[FileAction] = field(default_factory=list)
-    permission_rules_missing: list[str] = field(default_factory=list)
+    settings_file: Path | None = None
+    rules_added: dict[str, list[str]] = field(default_factory=lambda: {"allow": [], "ask": []})
 
     @property
     def complete(self) -> bool:
@@ -119,10 +140,16 @@ class InstallReport:
             "unchanged": self.paths("unchanged"),
             "skipped": [{"path": a.path, "reason": a.reason} for a in self.actions if a.action == "skipped"],
             "removed": self.paths("removed"),
-            "settings_file": str(self.target / "settings.json"),
-            "permission_rules": list(PERMISSION_RULES),
-            "permission_rules_missing": self.permission_rules_missing,
+            "settings_file": str(self.settings_file) if self.settings_file else None,
+            "permission_rules": {"allow": list(PERMISSION_RULES.allow), "ask": list(PERMISSION_RULES.ask)},
+            "permission_rules_added": self.rules_added,
+            "needs_trust": self.needs_trust,
         }
+
+    @property
+    def needs_trust(self) -> bool:
+        """Rules in a project's settings apply only after the workspace is trusted in Claude Code."""
+        return self.settings_file is not None and self.settings_file != user_settings_file()
 
 
 # --- the bundle -------------------------------------------------------------------------------
@@ -192,8 +219,23 @@ def install(files: Sequence[BundleFile], target: Path, *, force: bool = False, s
             "files": {path: {"sha256": digest} for path, digest in sorted(recorded.items())},
         }
         atomic_write_json(target / MANIFEST_NAME, manifest)
-    report.permission_rules_missing = _missing_rules(target)
     return report
+
+
+def settings_path(choice: str, target: Path) -> Path | None:
+    """Where ``--settings choice`` puts the rules for a bundle installed into ``target``."""
+    if choice == "none":
+        return None
+    if choice == "user":
+        return user_settings_file()
+    return target / ("settings.local.json" if choice == "local" else "settings.json")
+
+
+def install_rules(report: InstallReport, settings: Path | None) -> None:
+    """Merge the permission rules into ``settings`` (none: just report where they would go)."""
+    report.settings_file = settings
+    if settings is not None:
+        report.rules_added = merge_rules(settings, PERMISSION_RULES)
 
 
 def _install_one(bundle_file: BundleFile, target: Path, recorded_sha: str | None, force: bool) -> FileAction:
@@ -244,17 +286,6 @@ def _read_manifest(path: Path) -> tuple[dict[str, str], str | None]:
         return {}, None
 
 
-def _missing_rules(target: Path) -> list[str]:
-    allowed: set[str] = set()
-    for name in ("settings.json", "settings.local.json"):
-        try:
-            settings = orjson.loads((target / name).read_bytes())
-            allowed.update(rule for rule in settings["permissions"]["allow"] if isinstance(rule, str))
-        except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-            continue
-    return [rule for rule in PERMISSION_RULES if rule not in allowed]
-
-
 # --- command line -----------------------------------------------------------------------------
 
 
@@ -266,14 +297,27 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "--user", action="store_true", help="install into ~/.claude/ (or $CLAUDE_CONFIG_DIR) for every project"
     )
     parser.add_argument("--force", action="store_true", help="overwrite bundle files that were edited locally")
+    parser.add_argument(
+        "--settings", choices=SETTINGS_CHOICES, default="target",
+        help="where the permission rules go: the target's settings.json (default; a project's needs the workspace "
+             "trusted), the project's settings.local.json, ~/.claude/settings.json (no trust needed), or none (print)",
+    )
+    parser.add_argument("--rules-only", action="store_true",
+                        help="write only the permission rules, no agent files (for the plugin route)")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``install-agents`` with parsed ``args``; returns the exit code."""
     try:
         scope, target = resolve_target(args.project, args.user)
-        report = install(bundle_files(), target, force=args.force, scope=scope)
-    except (InstallError, OSError) as exc:
+        if args.settings == "local" and scope == "user":
+            raise InstallError("--settings local is a project's file; use it with --project DIR")
+        if args.rules_only:
+            report = InstallReport(target=target, scope=scope)
+        else:
+            report = install(bundle_files(), target, force=args.force, scope=scope)
+        install_rules(report, settings_path(args.settings, target))
+    except (InstallError, SettingsError, OSError) as exc:
         print(f"install-agents: {exc}", file=sys.stderr)
         _emit({"schema_version": MANIFEST_SCHEMA_VERSION, "status": "error", "error": str(exc)})
         return 2
@@ -285,11 +329,19 @@ def main(args: argparse.Namespace) -> int:
 def _explain(report: InstallReport) -> None:
     lines = [f"parallel-dispatch {__version__} bundle -> {report.target} ({report.scope})"]
     lines += [f"  {a.action:<11} {a.path}" + (f"  ({a.reason})" if a.reason else "") for a in report.actions]
-    lines.append("Claude Code loads new agents and commands at the next session start.")
-    if report.permission_rules_missing:
-        allow = orjson.dumps({"permissions": {"allow": list(PERMISSION_RULES)}}).decode()
-        lines.append(f"Let the dispatcher run the runner: add to {report.target / 'settings.json'}:")
-        lines.append(f"  {allow}")
+    if report.actions:
+        lines.append("Claude Code loads new agents and commands at the next session start.")
+    added = report.rules_added["allow"] + report.rules_added["ask"]
+    if report.settings_file is None:
+        rules = orjson.dumps(PERMISSION_RULES.as_settings()).decode()
+        lines.append(f"Permission rules not written (--settings none); add them to a settings file: {rules}")
+    elif added:
+        lines.append(f"Added {len(added)} permission rules to {report.settings_file} (your rules are kept).")
+    else:
+        lines.append(f"Permission rules already in {report.settings_file}.")
+    if report.needs_trust:
+        lines.append("Claude Code applies a project's settings only once the workspace is trusted: start `claude` "
+                     "there once and accept the trust dialog (or use --settings user).")
     print("\n".join(lines), file=sys.stderr)
 
 

@@ -35,7 +35,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from parallel_execution.commands.cli import emit
+    from parallel_execution.commands.common import emit
 
     try:
         document = asyncio.run(_list(Path(args.repo)) if args.action == "list" else _prune(args))

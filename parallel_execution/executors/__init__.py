@@ -23,7 +23,7 @@ from parallel_execution.executors.local import LocalExecutor
 
 if TYPE_CHECKING:  # the input schema imports this package: no import of the planner at run time
     from parallel_execution.agents.base import TaskContext
-    from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan
+    from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 
 __all__ = [
     "DaskExecutorConfig",

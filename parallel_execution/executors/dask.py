@@ -47,7 +47,7 @@ from parallel_execution.executors.remote import (
     probe_workspace,
     run_attempt,
 )
-from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan
+from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.run.budget import BUDGET_SERVICE
 
 __all__ = ["DaskExecutor"]

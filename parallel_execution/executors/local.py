@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the input schema imports this package: no import of the planner at run time
     from parallel_execution.agents.base import TaskContext
-    from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan
+    from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 
 __all__ = ["LocalExecutor"]
 

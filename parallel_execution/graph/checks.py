@@ -1,11 +1,14 @@
-"""Graph checks and graph facts for a list of tasks (networkx; nothing here runs a task).
+"""Graph checks and graph facts for a list of tasks (nothing here runs a task).
 
 Edges point from a dependency to its dependent ("runs before"). All algorithms are iterative and
 linear in tasks + dependencies, so a 100,000-task chain is fine:
 
-* ``check_graph``: duplicate ids, unknown and self dependencies, cycles. A topological sort (the
-  cheap acyclicity test) runs first; cycles are extracted only when it fails, one per strongly connected component, each
-  reported as a closed path in "depends on" order (``a -> b -> c -> a``: a depends on b ...).
+* ``check_graph``: duplicate ids, unknown and self dependencies, cycles. A plain topological sort
+  (Kahn's algorithm on index lists, the cheap acyclicity test) runs first; only when it fails is
+  networkx imported to extract cycles, one per strongly connected component, each reported as a
+  closed path in "depends on" order (``a -> b -> c -> a``: a depends on b ...). networkx costs ~30%
+  of the CLI's start-up, so ``GraphFacts.graph`` (the ``nx.DiGraph`` for ancestor and path
+  queries) is built on first use, not for every plan.
 * ``bottom_levels``: each task's longest remaining path (its own estimate plus the longest chain of
   dependents) - the scheduler's priority, so the critical path starts first.
 * ``simulate_makespan``: list scheduling of estimated durations on N workers (the plan's estimate).
@@ -19,11 +22,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from parallel_execution.errors import InputIssue
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = [
     "GraphFacts",
@@ -44,8 +48,36 @@ class GraphFacts:
     deps: list[list[int]]
     dependents: list[list[int]]
     order: list[int]
-    graph: nx.DiGraph = field(repr=False)
     issues: list[InputIssue] = field(default_factory=list)
+    _graph: nx.DiGraph | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def graph(self) -> nx.DiGraph:
+        """The dependency graph as an ``nx.DiGraph`` (edges dependency -> dependent), built on first use."""
+        if self._graph is None:
+            self._graph = _digraph(self.deps)
+        return self._graph
+
+
+def _digraph(deps: Sequence[Sequence[int]]) -> nx.DiGraph:
+    import networkx as nx
+
+    graph: nx.DiGraph = nx.DiGraph()
+    graph.add_nodes_from(range(len(deps)))
+    graph.add_edges_from((j, i) for i, ds in enumerate(deps) for j in ds)
+    return graph
+
+
+def _topological_order(deps: Sequence[Sequence[int]], dependents: Sequence[Sequence[int]]) -> list[int] | None:
+    """Kahn's algorithm; ``None`` when there is a cycle."""
+    waiting = [len(d) for d in deps]
+    order = [i for i, w in enumerate(waiting) if w == 0]
+    for i in order:  # appending while iterating: a FIFO queue without the deque
+        for d in dependents[i]:
+            waiting[d] -= 1
+            if waiting[d] == 0:
+                order.append(d)
+    return order if len(order) == len(deps) else None
 
 
 def _id_and_deps(task: Any) -> tuple[str, list[str]]:
@@ -83,22 +115,20 @@ def check_graph(tasks: Sequence[Any]) -> GraphFacts:
                 deps[i].append(j)
                 dependents[j].append(i)
 
-    graph: nx.DiGraph = nx.DiGraph()
-    graph.add_nodes_from(range(len(pairs)))
-    graph.add_edges_from((j, i) for i, ds in enumerate(deps) for j in ds)
-
-    order: list[int] = []
-    try:  # the cheap acyclicity test; cycles are extracted only when it fails
-        order = list(nx.topological_sort(graph))
-    except nx.NetworkXUnfeasible:
+    graph: nx.DiGraph | None = None
+    order = _topological_order(deps, dependents)  # the cheap acyclicity test
+    if order is None:  # only now is networkx needed, to name the cycles
+        order, graph = [], _digraph(deps)
         for cycle in _find_cycles(graph, [p[0] for p in pairs]):
             message = "circular dependency: " + " -> ".join(cycle) + " (each task depends on the next)"
             issues.append(InputIssue(message, cycle[0], "dependencies", cycle=cycle))
-    return GraphFacts([p[0] for p in pairs], deps, dependents, order, graph, issues)
+    return GraphFacts([p[0] for p in pairs], deps, dependents, order, issues, graph)
 
 
 def _find_cycles(graph: nx.DiGraph, ids: list[str]) -> list[list[str]]:
     """One cycle per non-trivial strongly connected component, in 'depends on' order."""
+    import networkx as nx
+
     cycles = []
     for component in nx.strongly_connected_components(graph):
         if len(component) < 2:
@@ -155,19 +185,16 @@ def critical_path(facts: GraphFacts, durations: Sequence[float]) -> tuple[float,
 
 def simulate_makespan(facts: GraphFacts, durations: Sequence[float], workers: int) -> float:
     """Makespan of event-driven list scheduling (longest remaining path first) on ``workers``."""
-    priority = bottom_levels(facts, durations)
-    waiting = [len(d) for d in facts.deps]
-    ready = [(-priority[i], i) for i in range(len(durations)) if waiting[i] == 0]
-    heapq.heapify(ready)
+    from parallel_execution.graph.ready import ReadyQueue
+
+    queue = ReadyQueue(facts.deps, bottom_levels(facts, durations))
+    queue.prepare()
     running: list[tuple[float, int]] = []
     now = 0.0
-    while ready or running:
-        while ready and len(running) < workers:
-            _, i = heapq.heappop(ready)
+    while queue.is_active():
+        while queue and len(running) < workers:
+            i = queue.pop()
             heapq.heappush(running, (now + durations[i], i))
-        now, done = heapq.heappop(running)
-        for d in facts.dependents[done]:
-            waiting[d] -= 1
-            if waiting[d] == 0:
-                heapq.heappush(ready, (-priority[d], d))
+        now, finished = heapq.heappop(running)
+        queue.done(finished)
     return now

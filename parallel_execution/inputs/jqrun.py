@@ -25,9 +25,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import jq
 import orjson
 
+from parallel_execution.errors import DispatchError
 from parallel_execution.inputs._jqworker import _normalise
 from parallel_execution.inputs.jqpolicy import guarded, is_plain_path
 
@@ -38,7 +38,7 @@ _WORKER = str(Path(__file__).with_name("_jqworker.py"))
 _compiled: dict[str, Any] = {}
 
 
-class JqFailure(ValueError):
+class JqFailure(DispatchError, ValueError):
     """The filter failed, timed out or ran out of memory; the message is one line."""
 
 
@@ -78,6 +78,8 @@ async def arun(text: str, value: Any, timeout: float | None = None) -> list[Any]
 def _in_process(text: str, value: Any) -> list[Any]:
     program = _compiled.get(text)
     if program is None:
+        import jq  # here, not at import: only dispatches with ``$from`` filters pay for it
+
         try:
             program = _compiled.setdefault(text, jq.compile(text))
         except ValueError as exc:

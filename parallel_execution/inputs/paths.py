@@ -17,12 +17,14 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ValidationInfo
 
+from parallel_execution.errors import DispatchError
+
 __all__ = ["PathOutsideWorkspace", "WorkspacePath", "WorkspacePolicy", "expand_user", "resolve_in_workspace"]
 
 CONTEXT_KEY = "workspace_policy"
 
 
-class PathOutsideWorkspace(ValueError):
+class PathOutsideWorkspace(DispatchError, ValueError):
     """A path leads outside the workspace (directly, through ``..`` or through a symlink)."""
 
 

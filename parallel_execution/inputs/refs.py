@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-import jq
 import orjson
 
+from parallel_execution.errors import DispatchError
 from parallel_execution.inputs import jqrun
 from parallel_execution.inputs.jqpolicy import guarded, refusals
 
@@ -37,7 +37,7 @@ _ALLOWED_KEYS = frozenset({REF_KEY, "select"})
 Path = tuple[str | int, ...]
 
 
-class RefError(ValueError):
+class RefError(DispatchError, ValueError):
     """A reference is malformed, or its jq filter failed."""
 
 
@@ -58,6 +58,8 @@ def compile_filter(select: str) -> Any:
     refused = refusals(select)  # before compiling: jq reads an imported module's file while compiling
     if refused:
         raise RefError(f"jq filter {select!r} refused: " + "; ".join(refused))
+    import jq  # here, not at import: only dispatches with ``$from`` filters pay for it
+
     try:  # the guarded form first: there, a directive the tokenizer missed is a syntax error
         program = jq.compile(guarded(select))
     except ValueError:

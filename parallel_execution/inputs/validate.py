@@ -10,96 +10,37 @@ checks, in order, and collects every problem it can find in one pass:
 3. ``$from`` references name a (transitive) dependency and compile as jq;
 4. no two tasks that may run at the same time write the same path (or one writes what the other reads).
 
-Any problem raises ``InvalidInput`` carrying all of them; nothing has been run or written then.
+Any problem raises ``InvalidInput`` carrying all of them (``CycleError``, a kind of it, when the
+graph has a cycle); nothing has been run or written then.
+The plan it returns is ``inputs.plan`` (what the scheduler reads; it never imports this module).
 """
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
-import typing
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from parallel_execution.agents.base import Agent
 from parallel_execution.agents.registry import UnknownAgent, load_agent
-from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph, critical_path, simulate_makespan
+from parallel_execution.errors import CycleError, InputIssue, InvalidInput
+from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph
+from parallel_execution.inputs.issues import pydantic_issues
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
+from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.reach import Reach, ordered_conflicts
 from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
-from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, Task
+from parallel_execution.inputs.schema import DispatchInput, Task
 from parallel_execution.isolation.config import isolation_issues, task_isolated
 
+# PlannedTask, ValidatedPlan (inputs.plan) and pydantic_issues (inputs.issues) are re-exported for 0.1 callers.
 __all__ = ["PlannedTask", "ValidatedPlan", "build_plan", "parse_input", "pydantic_issues"]
 
 DEFAULT_ESTIMATE_SECONDS = 1.0
-
-
-@dataclass(slots=True)
-class PlannedTask:
-    index: int
-    task: Task
-    agent_cls: type[Agent]
-    deps: list[int]
-    dependents: list[int]
-    refs: list[Ref]
-    timeout_seconds: float | None
-    retries: int
-    estimate_seconds: float
-    priority: float = 0.0  # longest remaining path, from estimates
-    level: int = 0  # 0 = no dependencies
-    isolated: bool = False  # runs in its own git worktree (parallel_execution.isolation)
-
-    @property
-    def task_id(self) -> str:
-        return self.task.task_id
-
-    @property
-    def uses_model(self) -> bool:
-        return self.agent_cls.task_uses_model(self.task.input_data)
-
-
-@dataclass(slots=True)
-class ValidatedPlan:
-    tasks: list[PlannedTask]
-    config: DispatchConfig
-    policy: WorkspacePolicy
-    user_prompt: str | None
-    facts: GraphFacts = field(repr=False)
-    allow_commands: bool = False
-
-    def describe(self) -> dict[str, Any]:
-        """The plan for people and for the dispatcher agent: levels, critical path, expectations."""
-        estimates = [t.estimate_seconds for t in self.tasks]
-        length, path = critical_path(self.facts, estimates)
-        workers = self.config.max_workers
-        makespan = simulate_makespan(self.facts, estimates, workers)
-        levels: dict[int, list[str]] = defaultdict(list)
-        for t in self.tasks:
-            levels[t.level].append(t.task_id)
-        total = sum(estimates)
-        return {
-            "total_tasks": len(self.tasks),
-            "max_workers": workers,
-            "levels": [levels[k] for k in sorted(levels)],
-            "critical_path": [self.tasks[i].task_id for i in path],
-            "critical_path_seconds": round(length, 3),
-            "total_work_seconds": round(total, 3),
-            "expected_makespan_seconds": round(makespan, 3),
-            "expected_speedup": round(total / makespan, 3) if makespan else 1.0,
-            "ideal_speedup": round(total / max(length, total / workers), 3) if total else 1.0,
-            "estimates": "from estimated_seconds" if any(t.task.estimated_seconds for t in self.tasks)
-            else "equal (no estimated_seconds given)",
-            "workspace": str(self.policy.root),
-            "trace_dir": self.config.trace_dir,
-        }
 
 
 def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> DispatchInput:
@@ -120,68 +61,6 @@ def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> Dispatc
         return DispatchInput.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput(pydantic_issues(exc, raw, model=DispatchInput)) from None
-
-
-def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, prefix: str = "",
-                    model: type[BaseModel] | None = None) -> list[InputIssue]:
-    """Turn pydantic errors into issues; ``tasks[i]`` locations are named by the task's id. Given the
-    validated ``model``, an unknown field is reported with the closest known name."""
-    issues = []
-    for err in exc.errors(include_url=False):
-        loc = list(err["loc"])
-        if err["type"] == "extra_forbidden" and model is not None and loc:
-            known = _field_names(model, loc[:-1])
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
-            err["msg"] = f"unknown field {loc[-1]!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
-        elif err["type"] == "missing" and loc:
-            err["msg"] = f"required field {loc[-1]!r} is missing"
-        tid = task_id
-        if not prefix and len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
-            tid = _raw_task_id(raw, loc[1])
-            loc = loc[2:]
-        where = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-        message = err["msg"] if err["type"] != "json_invalid" else f"invalid JSON: {err['ctx'].get('error', err['msg'])}"
-        message = message.removeprefix("Value error, ")  # our validators' messages stand on their own
-        issues.append(InputIssue(message, tid, where or None))
-    return issues
-
-
-def _field_names(model: type[BaseModel], path: list[Any]) -> list[str]:
-    """The field names of the (nested) model at ``path`` inside ``model``; [] if it is not a model."""
-    current: type[BaseModel] | None = model
-    for part in path:
-        if isinstance(part, int) or current is None:
-            continue
-        field_info = current.model_fields.get(part)
-        current = _model_in(field_info.annotation) if field_info else None
-    return list(current.model_fields) if current is not None else []
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):  # list[Task], Task | None, ...
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _raw_task_id(raw: Any, position: int) -> str:
-    try:
-        if isinstance(raw, (bytes, str)):
-            import json
-
-            import orjson
-
-            try:
-                raw = orjson.loads(raw)
-            except orjson.JSONDecodeError:  # 1e999, integers beyond 64 bits: the stdlib parser takes them
-                raw = json.loads(raw)
-        value = raw["tasks"][position]["task_id"]
-        return value if isinstance(value, str) else f"#{position}"
-    except Exception:
-        return f"#{position}"
 
 
 def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> ValidatedPlan:
@@ -214,7 +93,8 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
         issues.extend(_check_refs(planned, facts))
         issues.extend(_check_conflicts(planned, facts, policy))
     if issues:
-        raise InvalidInput(issues)
+        cycles = [i.cycle for i in issues if i.cycle is not None]
+        raise CycleError(cycles[0], issues) if cycles else InvalidInput(issues)
 
     priorities = bottom_levels(facts, [t.estimate_seconds for t in planned])
     for i in facts.order:
@@ -229,10 +109,9 @@ def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tu
         agent_cls = load_agent(task.agent)
     except UnknownAgent as exc:
         return None, [], [InputIssue(str(exc), task.task_id, "agent")]
-    if agent_cls.requires_commands and not allow_commands:
-        issues.append(InputIssue(
-            f"the {task.agent!r} agent runs programs; start the runner with --allow-commands to allow it",
-            task.task_id, "agent"))
+    if not allow_commands and (why := agent_cls.task_runs_commands(task.input_data, policy.root)):
+        issues.append(InputIssue(f"{why}; start the runner with --allow-commands to allow it (ask the user first)",
+                                 task.task_id, "agent"))
     numbers = _unstorable_number(task.input_data)
     if numbers is not None:
         return agent_cls, [], [*issues, InputIssue(numbers[1], task.task_id, numbers[0])]

@@ -21,7 +21,7 @@ from parallel_execution.isolation.config import IsolationConfig
 from parallel_execution.isolation.worktrees import Worktrees
 
 if TYPE_CHECKING:
-    from parallel_execution.inputs.validate import PlannedTask
+    from parallel_execution.inputs.plan import PlannedTask
     from parallel_execution.run.outcomes import TaskOutcome
 
 __all__ = ["AttemptLoop", "Isolation"]

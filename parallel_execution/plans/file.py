@@ -3,6 +3,7 @@
 ::
 
     dispatch-runner plan PLAN [--retry-failed] [--reclaim] [--phase ID]... [--dry-run] [run options]
+                                                          (the command: ``commands.plan``)
 
 Plan to DAG. A phase is named in ``depends_on`` by its ``id`` or ``phase`` number (a phase with
 neither, by its 1-based position); one without ``depends_on`` waits for no other phase. Each runnable
@@ -24,27 +25,21 @@ ran nothing. ``$from`` references reach subtasks of the same run only (outputs a
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import re
-import sys
 from collections.abc import Collection, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from parallel_execution.commands.cli import EXIT_FAILED, EXIT_OK, add_run_options, apply_overrides, emit, execute
-from parallel_execution.dispatcher import DispatchRun, new_dispatch_id
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs.validate import build_plan, parse_input, pydantic_issues
-from parallel_execution.plans.store import LOCK_TIMEOUT_SECONDS, Claim, PlanStore, StatusWriter
-from parallel_execution.views import progress
+from parallel_execution.inputs.issues import pydantic_issues
+from parallel_execution.plans.store import Claim
 
 __all__ = ["ImplementationPlan", "ParsedPlan", "PlanPhase", "PlanSelection", "PlanSubtask", "SubtaskDecision",
-           "configure_parser", "main", "parse_plan", "select_tasks"]
+           "parse_plan", "select_tasks"]
 
 DEFAULT_AGENT = "claude"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -137,6 +132,8 @@ def parse_plan(text: str | bytes, source: str = "plan") -> ParsedPlan:
             if owner.setdefault(key, i) != i:
                 issues.append(InputIssue(f"phase key {key!r} names both {phases[owner[key]].label(owner[key])!r} "
                                          f"and {phase.label(i)!r}", None, f"phases[{i}]"))
+    import networkx as nx  # only plan files pay its import (start-up: graph.checks)
+
     graph: nx.DiGraph = nx.DiGraph()
     graph.add_nodes_from(range(len(phases)))
     deps: list[list[int]] = [[] for _ in phases]
@@ -284,80 +281,3 @@ def _task(sub: PlanSubtask, task_id: str, dependencies: list[str]) -> dict[str, 
     task = {"task_id": task_id, "agent": agent, "description": sub.description, "input_data": input_data,
             "dependencies": dependencies, "timeout_seconds": sub.timeout_seconds, "retries": sub.retries}
     return {k: v for k, v in task.items() if v is not None}
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("plan_file", metavar="PLAN", help="implementation_plan.json; statuses are written back to it")
-    parser.add_argument("--retry-failed", action="store_true", help="run failed subtasks again")
-    parser.add_argument("--reclaim", action="store_true",
-                        help="also run in_progress subtasks no live runner here holds (after a crash)")
-    parser.add_argument("--phase", action="append", metavar="ID",
-                        help="run only this phase (id or number; repeatable); others are left alone")
-    parser.add_argument("--dry-run", action="store_true", help="print what would run and why; change nothing")
-    add_run_options(parser, with_file=False)
-    progress.add_progress_options(parser)
-
-
-def _prepare(store: PlanStore, args: argparse.Namespace) -> tuple[PlanSelection, Any]:
-    parsed = parse_plan(store.read_text(), args.plan_file)
-    selection = select_tasks(parsed, retry_failed=args.retry_failed, reclaim=args.reclaim,
-                             claims=store.claims(), phases=args.phase)
-    data = apply_overrides(parse_input({"tasks": selection.tasks, "user_prompt": parsed.user_prompt}), args)
-    return selection, build_plan(data, allow_commands=args.allow_commands)
-
-
-def main(args: argparse.Namespace) -> int:
-    store = PlanStore(args.plan_file)
-    _prepare(store, args)  # invalid input is reported before the lock file is created (nothing written)
-    try:
-        with store.locked():
-            selection, plan = _prepare(store, args)  # again, under the lock: the file may have changed
-            if args.dry_run:
-                emit({"status": "valid", "plan": plan.describe(), "subtasks": [asdict(d) for d in selection.decisions]})
-                return EXIT_OK
-            dispatch_id, subtask_of = new_dispatch_id(), selection.subtask_of()
-            store.claim(subtask_of.values(), dispatch_id)
-    except TimeoutError:
-        raise InvalidInput([InputIssue(f"{args.plan_file} stayed locked for {LOCK_TIMEOUT_SECONDS:g} s "
-                                       f"({store.lock.lock_file})")]) from None
-    if not args.quiet:
-        _print_selection(selection, args.plan_file)
-    reclaimed = {d.subtask_id for d in selection.decisions if d.action == "run" and d.status == "in_progress"}
-    writer = StatusWriter(store, subtask_of, reclaimed)
-    try:
-        code = execute(DispatchRun(plan, dispatch_id=dispatch_id,
-                                   observers=[writer, *progress.observers_from_args(args, plan)]))
-    finally:
-        writer.close()
-    failed = [str(s.id) for p in parse_plan(store.read_text(), args.plan_file).model.phases
-              for s in p.subtasks if s.status == "failed"]
-    if failed:
-        print(f"dispatch-runner: plan has failed subtasks: {', '.join(failed[:20])} "
-              "(fix the cause, then rerun with --retry-failed)", file=sys.stderr)
-        return max(code, EXIT_FAILED)
-    if stuck := _stuck(selection):
-        print(f"dispatch-runner: plan is stuck: {len(stuck)} subtasks cannot run: "
-              + "; ".join(f"{d.subtask_id} ({d.reason})" for d in stuck[:20]), file=sys.stderr)
-        return max(code, EXIT_FAILED)
-    return code
-
-
-def _stuck(selection: PlanSelection) -> list[SubtaskDecision]:
-    """Waiting subtasks that no run will take on its own: ``blocked`` ones, ``in_progress`` ones no live
-    runner holds, and those queued behind them. Not stuck: another live run's, and unselected phases'."""
-    roots = [d for d in selection.decisions if d.action == "wait" and d.status in ("blocked", "in_progress")
-             and not (d.reason or "").startswith("claimed by another run")]
-    if not roots:
-        return []
-    return [d for d in selection.decisions if d.action == "wait" and d.status != "failed"
-            and not (d.reason or "").startswith(("claimed by another run", "its phase is not selected"))]
-
-
-def _print_selection(selection: PlanSelection, source: str) -> None:
-    print(f"plan {source}: {selection.count('run')} subtasks to run, {selection.count('done')} completed, "
-          f"{selection.count('wait')} waiting", file=sys.stderr)
-    waiting = [d for d in selection.decisions if d.action == "wait"]
-    for d in waiting[:20]:
-        print(f"  waits: {d.subtask_id} ({d.phase}): {d.reason}", file=sys.stderr)
-    if len(waiting) > 20:
-        print(f"  ... and {len(waiting) - 20} more", file=sys.stderr)

@@ -1,7 +1,10 @@
 """The plan file on disk: statuses written back in place, and claims between runners.
 
-Write-back. An observer sets ``in_progress`` when a subtask starts, ``completed`` / ``failed`` when
-it ends, ``pending`` again when it was interrupted (skipped subtasks keep theirs). Each write takes
+Write-back (off the event loop: ``StatusWriter`` hands each write to its own thread). An observer
+sets ``in_progress`` when a subtask starts, ``completed`` / ``failed`` when it ends, ``pending`` again
+when it was interrupted (skipped subtasks keep theirs). A coder success that is a skeleton
+(``skeleton: true``: contract lines still raise ``NotImplementedError``) is ``blocked``, never
+``completed``: its logic is still to be written. Each write takes
 ``<plan>.lock`` (filelock), re-reads the file, edits only those ``status`` values in the text (every
 other byte stays as found: key order, layout, fields we do not own) and replaces the file atomically;
 the finished tasks of one scheduler step are one write. Two runners' updates therefore merge.
@@ -23,17 +26,20 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import socket
+import threading
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs.validate import PlannedTask
-from parallel_execution.run.outcomes import Observer, TaskOutcome
+from parallel_execution.inputs.plan import PlannedTask
+from parallel_execution.run.observers import Observer
+from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_json, atomic_write_text
 
 __all__ = ["LOCK_TIMEOUT_SECONDS", "PLAN_FIELDS", "Claim", "PlanStore", "StatusWriter", "plan_status", "subtask_key",
@@ -244,26 +250,39 @@ class PlanStore:
             raise LookupError(f"subtasks no longer in {self.path.name}, status not written: {', '.join(missing)}")
 
 
-@dataclass(slots=True)
 class StatusWriter(Observer):
-    """Scheduler observer writing statuses back: one write per start, one per batch of finished tasks."""
+    """Scheduler observer writing statuses back: one write per start, one per batch of finished tasks.
 
-    store: PlanStore
-    subtask_of: dict[str, str]  # task id -> subtask id
-    was_in_progress: set[str] = field(default_factory=set)  # reclaimed: back to pending unless it ran
-    started: set[str] = field(default_factory=set)
-    _statuses: dict[str, str] = field(default_factory=dict)
-    _release: set[str] = field(default_factory=set)
+    The hooks only queue the writes; one thread applies them in order (each takes the plan's file
+    lock, which another runner may hold for a while), so the event loop never waits for the lock.
+    ``dispatch_finished`` waits until every queued write is done and raises what failed (the run
+    records it in ``trace_errors``); ``close`` writes what is left and releases this run's claims.
+    """
+
+    def __init__(self, store: PlanStore, subtask_of: dict[str, str], was_in_progress: set[str] | None = None) -> None:
+        self.store = store
+        self.subtask_of = subtask_of  # task id -> subtask id
+        self.was_in_progress = set(was_in_progress or ())  # reclaimed: back to pending unless it ran
+        self.started: set[str] = set()
+        self.errors: list[str] = []
+        self._statuses: dict[str, str] = {}
+        self._release: set[str] = set()
+        self._queue: queue.SimpleQueue[tuple[dict[str, str], set[str]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._reported = 0
 
     def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
         sid = self.subtask_of[planned.task_id]
         if sid not in self.started:
             self.started.add(sid)
-            self.store.update({sid: "in_progress"})
+            self._submit({sid: "in_progress"}, set())
 
     def task_finished(self, outcome: TaskOutcome) -> None:
         sid = self.subtask_of[outcome.task_id]
         status = _FINAL.get(outcome.status)
+        if status == "completed" and isinstance(outcome.output, dict) and outcome.output.get(
+                "skeleton", outcome.output.get("implementation") == "scaffold"):
+            status = "blocked"  # a skeleton is not done: its logic (the todo) is still to write
         if status is None and (sid in self.started or sid in self.was_in_progress):
             status = "pending"  # interrupted, or reclaimed and not run: free to run again
         if status is not None:
@@ -272,12 +291,43 @@ class StatusWriter(Observer):
 
     def commit(self) -> None:
         if self._statuses or self._release:
-            statuses, release = dict(self._statuses), set(self._release)
+            self._submit(dict(self._statuses), set(self._release))
             self._statuses.clear()
             self._release.clear()
-            self.store.update(statuses, release)
+
+    def dispatch_finished(self, result: Any) -> None:
+        self.commit()
+        self.flush()
+        if len(self.errors) > self._reported:
+            new, self._reported = self.errors[self._reported:], len(self.errors)
+            raise RuntimeError("; ".join(new))
+
+    def flush(self) -> None:
+        """Wait until every queued write has been applied."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def close(self) -> None:
         """Write what is left and release every claim of this run."""
         self._release |= self.store.claimed
         self.commit()
+        self.flush()
+
+    def late_errors(self) -> list[str]:
+        """Write-back failures not yet raised from ``dispatch_finished`` (e.g. from ``close``)."""
+        return self.errors[self._reported:]
+
+    def _submit(self, statuses: dict[str, str], release: set[str]) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._drain, name="plan-status-writer", daemon=True)
+            self._thread.start()
+        self._queue.put((statuses, release))
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                self.store.update(*item)
+            except Exception as exc:  # a lock timeout, a subtask gone from the file: reported, never fatal
+                self.errors.append(f"plan write-back: {exc}")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import itertools
 import os
 import secrets
@@ -57,6 +56,8 @@ def become_subreaper() -> bool:
     """Make this process the reaper of its descendants' orphans (Linux); True if it now is."""
     if _state["subreaper"]:
         return True
+    import ctypes  # here, not at the top: only a run that starts tasks pays for it
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         ok = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0

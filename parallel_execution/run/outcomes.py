@@ -1,19 +1,19 @@
-"""The values the scheduler produces and the hooks it calls: attempts, outcomes, observers.
+"""The values the scheduler produces: attempts, outcomes, earlier results reused on resume.
 
 A ``TaskOutcome`` is everything known about a task when it ends (the trace file and the result are
-built from it); an ``Observer`` is told about starts, events, retries, ends and commits. Kept apart
-from the scheduler so traces, progress displays and plan write-back depend on these small types,
-not on the scheduling loop.
+built from it). Kept apart from the scheduler so traces, progress displays and plan write-back
+depend on these small types, not on the scheduling loop; the hooks they are handed to are
+``run.observers``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from parallel_execution.inputs.plan import PlannedTask
 from parallel_execution.inputs.schema import TaskStatus
-from parallel_execution.inputs.validate import PlannedTask
+from parallel_execution.run.observers import Observer, ObserverLike  # re-exported: their home until 0.2
 
 __all__ = ["Attempt", "Observer", "ObserverLike", "PriorResult", "TaskOutcome"]
 
@@ -73,34 +73,3 @@ class TaskOutcome:
         if self.started_ms is None or self.finished_ms is None:
             return 0.0
         return round(self.finished_ms - self.started_ms, 3)
-
-
-class Observer:
-    """Lifecycle hooks (traces, journal, progress); override the ones you need.
-
-    Called on the event loop, so they must not block for long. Any object with some of these
-    methods works too: missing hooks are skipped.
-    """
-
-    def dispatch_started(self, dispatch_id: str, trace_index: str | None) -> None:
-        """The trace folder exists (``trace_index`` is None if it could not be created)."""
-
-    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
-        """An attempt starts (attempt 1, 2, ...)."""
-
-    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
-        """An agent recorded an event with ``ctx.event``."""
-
-    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None:
-        """Attempt ``attempt`` will start after ``delay`` seconds."""
-
-    def task_finished(self, outcome: TaskOutcome) -> None:
-        """A task ended (any status, including skipped and reused)."""
-
-    def commit(self) -> asyncio.Future[None] | None:
-        """A batch of task_finished calls is complete; return a future to hold dependents until it resolves."""
-        return None
-
-
-# Any object with some of Observer's methods (hooks are looked up by name; missing ones are skipped).
-ObserverLike = object

@@ -1,9 +1,7 @@
-"""Continue a dispatch: rerun only what did not succeed (or whose inputs changed).
+"""What an earlier dispatch finished, for resume: rerun only what did not succeed (or whose inputs changed).
 
-::
-
-    dispatch-runner resume <dispatch_id | index file | latest> [FILE]
-    dispatch-runner run FILE --resume <dispatch_id | index file | latest>
+The command (``dispatch-runner resume``, ``run --resume``) is ``commands.resume``; this module only
+reads the earlier dispatch back.
 
 The earlier dispatch's journal says which tasks finished and how (and, for a resume, the journals of
 the dispatches it resumed, back along ``resumed_from``); a task that succeeded is reused (its output,
@@ -11,39 +9,30 @@ read back from its trace file, feeds ``$from`` as before; if redaction changed t
 private copy the trace writer kept, checked against the journal's digest) while its ``input_data``,
 dependencies and the outputs of its dependencies are unchanged. Everything else runs: failed,
 timed-out, skipped, cancelled and never-finished tasks, and tasks whose input (or whose dependencies'
-outputs) changed. The result's ``resume`` section says which tasks were reused and why each other
-one ran. A resume is a new dispatch (new id, ``resumed_from`` in its index), so nothing is
-overwritten and a resume can itself be resumed.
-
-Without FILE the input is the one stored with the earlier dispatch. Secrets were redacted from that
-copy, so a dispatch whose input held secrets must be resumed with its original input file.
+outputs) changed. A redacted output with no private copy is reusable only by a task nobody reads
+from (``redacted``; ``commands.resume`` reruns the others): the placeholder is never passed on.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from parallel_execution.commands.cli import add_run_options, apply_overrides, execute, read_input
-from parallel_execution.dispatcher import DispatchRun
-from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs.validate import build_plan, parse_input
+from parallel_execution.errors import InvalidInput
 from parallel_execution.run.digests import digest
 from parallel_execution.run.outcomes import PriorResult
+from parallel_execution.traces.layout import PRIVATE_DIR, trace_name
 from parallel_execution.traces.redact import REDACTED
 from parallel_execution.traces.store import DispatchRecord, load_dispatch
-from parallel_execution.traces.writer import INPUT_NAME, PRIVATE_DIR
-from parallel_execution.views import progress
 
-__all__ = ["PriorDispatch", "configure_parser", "load_prior", "main", "resume_run"]
+__all__ = ["REDACTED_ONLY", "PriorDispatch", "load_prior"]
 
 _MAX_CHAIN = 1000  # resumes of resumes followed back at most this far
 _MISSING = object()
-_REDACTED_ONLY = "its output held secrets (redacted in the trace) and no private copy is left"
+REDACTED_ONLY = "its output held secrets (redacted in the trace) and no private copy is left"
 
 
 @dataclass(slots=True)
@@ -103,13 +92,13 @@ def _reusable(record: DispatchRecord, task_id: str, entry: dict[str, Any]) -> tu
         elif output is _MISSING:
             return None, "earlier trace file unreadable"
         else:  # redacted: reusable only by a task nobody reads from (checked in resume_run)
-            return PriorResult(entry["input_digest"], entry.get("deps_digest") or "", output), _REDACTED_ONLY
+            return PriorResult(entry["input_digest"], entry.get("deps_digest") or "", output), REDACTED_ONLY
     return PriorResult(entry["input_digest"], entry.get("deps_digest") or "", output), ""
 
 
 def _private_output(record: DispatchRecord, task_id: str, expected: str | None) -> Any:
     try:
-        value = orjson.loads((record.task_dir / PRIVATE_DIR / f"{task_id}.json").read_bytes())
+        value = orjson.loads((record.task_dir / PRIVATE_DIR / trace_name(task_id)).read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return _MISSING
     return value if expected and digest(value) == expected else _MISSING
@@ -127,43 +116,3 @@ def _earlier(record: DispatchRecord) -> DispatchRecord | None:
         return load_dispatch(earlier, record.index_path.parent)
     except InvalidInput:  # deleted or unreadable: the chain ends here
         return None
-
-
-def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
-    """Build the plan (from ``raw`` or the stored input) and run it reusing the earlier successes.
-
-    The earlier dispatch is looked up in ``--trace-dir``, else the given input's ``trace_dir``,
-    else ``./traces``.
-    """
-    trace_dir = args.trace_dir or (parse_input(raw).config.trace_dir if raw is not None else "./traces")
-    prior = load_prior(ref, trace_dir)
-    if raw is None:
-        try:
-            raw = (prior.task_dir / INPUT_NAME).read_bytes()
-        except OSError as exc:
-            raise InvalidInput([InputIssue(f"the input of {prior.dispatch_id} is gone ({exc.strerror}); "
-                                           "give the input file", None, "file")]) from None
-        if REDACTED.encode() in raw:
-            raise InvalidInput([InputIssue(
-                f"the stored input of {prior.dispatch_id} had secrets redacted; resume with the original file: "
-                f"dispatch-runner run FILE --resume {prior.dispatch_id}", None, "file")])
-    plan = build_plan(apply_overrides(parse_input(raw), args), allow_commands=args.allow_commands)
-    for planned in plan.tasks:  # a placeholder may be reported, never passed on to a dependent
-        if planned.task_id in prior.redacted and planned.dependents:
-            del prior.reuse[planned.task_id]
-            prior.rerun_reasons[planned.task_id] = _REDACTED_ONLY
-    reasons = {t.task_id: prior.rerun_reasons.get(t.task_id, "never finished") for t in plan.tasks}
-    run = DispatchRun(plan, observers=progress.observers_from_args(args, plan), reuse=prior.reuse,
-                      resumed_from=prior.dispatch_id, rerun_reasons=reasons)
-    return execute(run)
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dispatch", help="dispatch id (or a unique prefix), index file, or 'latest'")
-    parser.add_argument("file", nargs="?", help="input file (default: the input stored with the dispatch)")
-    add_run_options(parser, with_file=False)
-    progress.add_progress_options(parser)
-
-
-def main(args: argparse.Namespace) -> int:
-    return resume_run(args, args.dispatch, read_input(args.file) if args.file else None)

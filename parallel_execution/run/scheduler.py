@@ -2,8 +2,9 @@
 
 Policy
 ------
-A task becomes *ready* the moment its last dependency succeeds. Ready tasks wait in a heap ordered
-by longest remaining path (``PlannedTask.priority``), ties by input order, and start whenever fewer
+A task becomes *ready* the moment its last dependency succeeds. Ready tasks wait in the ready
+queue (``graph.ready.ReadyQueue``) ordered by longest remaining path (``PlannedTask.priority``),
+ties by input order, and start whenever fewer
 than ``max_workers`` run. There are no barriers: one slow task delays only its own dependents. A
 task whose dependencies are done but whose release waits on a commit (see below) is *imminent*:
 while tasks typically outlast commits, free slots are held for imminent tasks that outrank the
@@ -11,7 +12,7 @@ next ready one, so a commit never lets a lower-priority task take the critical p
 
 State
 -----
-One ``_State`` holds everything mutable (dependency counters, ready heap, outcomes), changed only by
+One ``_State`` holds everything mutable (the ready queue, outcomes, running tasks), changed only by
 the loop in ``Scheduler.run`` (with the commit bookkeeping beside it): each task coroutine reports
 back through a queue and never touches it. All task coroutines live in one ``asyncio.TaskGroup``; none outlives the run.
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
 import random
 import time
 import traceback
@@ -44,12 +44,16 @@ from pydantic import ValidationError
 from parallel_execution.agents.base import Services, TaskContext
 from parallel_execution.errors import TaskFailure
 from parallel_execution.executors import Executor, LocalExecutor
+from parallel_execution.graph.ready import ReadyQueue
+from parallel_execution.inputs.issues import pydantic_issues
 from parallel_execution.inputs.paths import WorkspacePolicy
+from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.refs import RefError, aresolve_refs
-from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan, pydantic_issues
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
 from parallel_execution.run.digests import deps_digest, digest, input_digest
-from parallel_execution.run.outcomes import Attempt, ObserverLike, PriorResult, TaskOutcome
+from parallel_execution.run.gcpause import GcPause, paused_gc
+from parallel_execution.run.observers import ObserverGroup, ObserverLike
+from parallel_execution.run.outcomes import Attempt, PriorResult, TaskOutcome
 
 if TYPE_CHECKING:
     from parallel_execution.isolation.runner import Isolation
@@ -74,8 +78,7 @@ class _Average:
 
 @dataclass(slots=True)
 class _State:
-    waiting: list[int]  # unfinished dependencies per task
-    ready: list[tuple[float, int]] = field(default_factory=list)  # (-priority, index)
+    queue: ReadyQueue  # waiting / ready / taken per task; "done" once the success is durable
     outcomes: dict[int, TaskOutcome] = field(default_factory=dict)
     running: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     stop_reason: str | None = None
@@ -102,7 +105,7 @@ class Scheduler:
         self.executor: Executor = executor or LocalExecutor()  # where an attempt runs (executors/)
         self.dispatch_id = dispatch_id
         self.artifacts_dir = artifacts_dir
-        self.observers = list(observers)
+        self.observers = ObserverGroup(observers)
         self.services = services or Services()
         self.budget: Budget = self.services.get_or_create(BUDGET_SERVICE, lambda: Budget(plan.config.budget_usd))
         # Successes of an earlier run (resume): not run again while input and dependency outputs match.
@@ -123,8 +126,9 @@ class Scheduler:
         self._imminent: set[int] = set()
         self._commit_ms = _Average()
         self._task_ms = _Average()
-        self._state = _State(waiting=[len(t.deps) for t in plan.tasks])
-        self.observer_errors: list[str] = []
+        self._state = _State(ReadyQueue([t.deps for t in plan.tasks], [t.priority for t in plan.tasks]))
+        self.observer_errors = self.observers.errors  # observers that raised, commits that failed
+        self._gc = GcPause()
 
     def now_ms(self) -> float:
         return round((time.monotonic() - self._t0) * 1000, 3)
@@ -138,11 +142,13 @@ class Scheduler:
                 task.cancel()
 
     async def run(self) -> list[TaskOutcome]:
+        with paused_gc() as self._gc:  # run.gcpause: the collector finds ~nothing here, at a high cost
+            return await self._run()
+
+    async def _run(self) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks
         self._t0 = time.monotonic()
-        for t in tasks:
-            if state.waiting[t.index] == 0:
-                heapq.heappush(state.ready, (-t.priority, t.index))
+        state.queue.prepare()
         async with asyncio.TaskGroup() as group:
             while len(state.outcomes) < len(tasks) or self._unreleased:
                 self._start_ready(group)
@@ -157,6 +163,7 @@ class Scheduler:
                 if batch:
                     self._record(batch)
                 self._release_durable()
+                self._gc.tick()
         leftover = [t for t in tasks if t.index not in state.outcomes]
         if leftover:
             reason = state.stop_reason or "dependency did not succeed"
@@ -170,11 +177,11 @@ class Scheduler:
 
     def _start_ready(self, group: asyncio.TaskGroup) -> None:
         state = self._state
-        while state.ready and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
+        while state.queue and state.stop_reason is None and len(state.running) < self.plan.config.max_workers:
             if self._imminent and self._task_ms.value > self._commit_ms.value \
-                    and self._slots_held_for_imminent(state.ready[0]):
+                    and self._slots_held_for_imminent(state.queue.peek()):
                 break
-            _, i = heapq.heappop(state.ready)
+            i = state.queue.pop()
             planned = self.plan.tasks[i]
             seen = deps_digest(planned.task, self.output_digests)
             prior = self._reusable(planned, seen)
@@ -190,9 +197,9 @@ class Scheduler:
 
     def _slots_held_for_imminent(self, candidate: tuple[float, int]) -> bool:
         """Whether imminent tasks that outrank ``candidate`` need every free slot."""
-        state, tasks = self._state, self.plan.tasks
+        state = self._state
         self._imminent -= state.outcomes.keys()  # skipped meanwhile (another dependency failed)
-        higher = sum(1 for j in self._imminent if (-tasks[j].priority, j) < candidate)
+        higher = sum(1 for j in self._imminent if state.queue.key(j) < candidate)
         return higher >= self.plan.config.max_workers - len(state.running)
 
     def _reusable(self, planned: PlannedTask, seen_deps: str) -> PriorResult | None:
@@ -228,6 +235,7 @@ class Scheduler:
         for outcome in batch:
             if outcome.status != "success":
                 skipped.extend(self._skip_dependents(outcome))
+        state.queue.drop(o.planned.index for o in batch + skipped if o.status != "success")
         for outcome in batch + skipped:
             self._notify("task_finished", outcome)
         pending = [f for f in self._notify("commit") if isinstance(f, asyncio.Future) and not f.done()]
@@ -240,7 +248,7 @@ class Scheduler:
             if outcome.status == "success":
                 for d in outcome.planned.dependents:
                     self._unreleased_deps[d] = self._unreleased_deps.get(d, 0) + 1
-                    if state.waiting[d] == self._unreleased_deps[d] and d not in state.outcomes:
+                    if state.queue.remaining(d) == self._unreleased_deps[d] and d not in state.outcomes:
                         self._imminent.add(d)
         self._release_durable()
         if self.plan.config.fail_fast:
@@ -262,13 +270,11 @@ class Scheduler:
                     self.observer_errors.append(f"commit: {future.exception()}")
             for outcome in batch:
                 if outcome.status == "success":
+                    state.queue.done(outcome.planned.index)  # dependents with nothing else left are ready
                     for d in outcome.planned.dependents:
-                        state.waiting[d] -= 1
                         self._unreleased_deps[d] -= 1
-                        if state.waiting[d] == 0:
+                        if state.queue.remaining(d) == 0:
                             self._imminent.discard(d)
-                            if d not in state.outcomes:
-                                heapq.heappush(state.ready, (-self.plan.tasks[d].priority, d))
 
     def _skip_dependents(self, failed: TaskOutcome) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks
@@ -290,19 +296,9 @@ class Scheduler:
 
     def notify(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every observer that has it; an observer's exception is recorded, not raised."""
-        return self._notify(hook, *args)
+        return self.observers.notify(hook, *args)
 
-    def _notify(self, hook: str, *args: Any) -> list[Any]:
-        returned = []
-        for observer in self.observers:
-            method = getattr(observer, hook, None)
-            if method is None:
-                continue
-            try:
-                returned.append(method(*args))
-            except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
-                self.observer_errors.append(f"{type(observer).__name__}.{hook}: {exc}")
-        return returned
+    _notify = notify
 
     # -- one task: runs as its own asyncio task, reports through the queue -------------------------
 
@@ -345,6 +341,12 @@ class Scheduler:
             outcome.error = "resolved input is invalid: " + "; ".join(f"{i.field}: {i.message}" for i in issues)
             return
         outcome.resolved_input = data.model_dump(mode="json")
+        # Checked again with references filled in and agent definitions as they are now: a $from or a
+        # definition written by an earlier task must not turn a model session into a shell.
+        if not self.plan.allow_commands and (why := planned.agent_cls.task_runs_commands(
+                outcome.resolved_input, self.plan.policy.root)):
+            outcome.error = f"{why}; start the runner with --allow-commands to allow it (ask the user first)"
+            return
         for number in range(1, planned.retries + 2):
             attempt = Attempt(number, self.now_ms())
             outcome.attempts.append(attempt)

@@ -3,7 +3,7 @@
 ::
 
     dispatch-runner traces list [--trace-dir DIR] [--limit N]
-    dispatch-runner traces query [--trace-dir DIR] REF 'JQ FILTER'
+    dispatch-runner traces query [--trace-dir DIR] REF 'JQ FILTER'      (the command: ``commands.traces``)
 
 Both print one JSON document on stdout - a list - for the dispatcher agent and for scripts.
 
@@ -28,30 +28,16 @@ floats, as jq holds them.
 
 from __future__ import annotations
 
-import argparse
 from typing import Any
 
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs import jqrun
 from parallel_execution.inputs.refs import RefError, compile_filter
-from parallel_execution.traces.store import DispatchRecord, list_dispatches, load_dispatch
+from parallel_execution.traces.store import DispatchRecord
 
-__all__ = ["DEFAULT_TIMEOUT_SECONDS", "configure_parser", "main", "query"]
+__all__ = ["DEFAULT_TIMEOUT_SECONDS", "query"]
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-
-
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="traces_command", metavar="{list,query}", required=True)
-    listing = sub.add_parser("list", help="recent dispatches with status, counts and time (JSON list)")
-    listing.add_argument("--trace-dir", default="./traces", metavar="DIR", help="where the traces are (default ./traces)")
-    listing.add_argument("--limit", type=int, default=20, metavar="N", help="at most N dispatches (default 20; 0 = all)")
-    query_parser = sub.add_parser("query", help="run a jq filter over a dispatch's index and task traces")
-    query_parser.add_argument("ref", help="index file, dispatch id, or 'latest'")
-    query_parser.add_argument("filter", help="jq filter, e.g. '.tasks[] | select(.status==\"error\")'")
-    query_parser.add_argument("--trace-dir", default="./traces", metavar="DIR", help="where the traces are (default ./traces)")
-    query_parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="S",
-                              help=f"stop the filter after S seconds (default {DEFAULT_TIMEOUT_SECONDS:g})")
 
 
 def query(record: DispatchRecord, jq_filter: str, timeout: float | None = DEFAULT_TIMEOUT_SECONDS) -> list[Any]:
@@ -65,13 +51,3 @@ def query(record: DispatchRecord, jq_filter: str, timeout: float | None = DEFAUL
     except jqrun.JqFailure as exc:
         raise InvalidInput([InputIssue(f"jq filter {jq_filter!r} failed on dispatch {record.dispatch_id!r}: "
                                        f"{exc}", None, "filter")]) from None
-
-
-def main(args: argparse.Namespace) -> int:
-    from parallel_execution.commands.cli import emit
-
-    if args.traces_command == "list":
-        emit(list_dispatches(args.trace_dir, limit=args.limit or None))
-    else:
-        emit(query(load_dispatch(args.ref, args.trace_dir), args.filter, args.timeout))
-    return 0

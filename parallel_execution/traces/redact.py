@@ -180,6 +180,11 @@ class RedactingObserver:
     def __init__(self, inner: Any, redactor: Redactor) -> None:
         self._inner, self._redactor = inner, redactor
 
+    @property
+    def wrapped(self) -> Any:
+        """The observer behind the redaction (its name is the one reported when a hook raises)."""
+        return self._inner
+
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)  # AttributeError: the inner observer has no such hook
         if not callable(target) or name.startswith("_"):

@@ -8,7 +8,7 @@ of one), or ``latest`` (the most recently started dispatch in the trace folder):
     for task in record.tasks:                 # index entries, completed from task traces
         trace = record.task_trace(task["task_id"])   # the full task trace, read on first use
 
-The layout is ``traces.py``'s. Paths are derived from where the index *is*, not from the paths
+The layout is ``traces.layout``'s. Paths are derived from where the index *is*, not from the paths
 recorded in it (those are relative to the directory the run started in), so a trace folder can be
 moved or read from anywhere. An index still saying ``running`` (a live or crashed run) is completed
 from the task traces already written (a task whose trace exists reports that trace's status), else
@@ -33,10 +33,21 @@ import orjson
 
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs.schema import SCHEMA_VERSION
+from parallel_execution.traces.layout import (
+    INDEX_PREFIX,
+    INDEX_SUFFIX,
+    INPUT_NAME,
+    JOURNAL_NAME,
+    dispatch_dir,
+    dispatch_id_of,
+    index_path,
+    is_index_name,
+    legacy_trace_name,
+    trace_name,
+)
 
 __all__ = ["DispatchRecord", "find_index", "list_dispatches", "load_dispatch", "read_json"]
 
-_PREFIX, _SUFFIX = "dispatch-", ".json"
 _STAMP = re.compile(r"\d{8}_\d{6}")
 # Index fields copied from a task trace when the index has not recorded the task's end yet.
 _FROM_TRACE = ("status", "error", "execution_time_ms", "started_ms", "finished_ms", "cost_usd")
@@ -60,16 +71,11 @@ def read_json(path: Path) -> Any:
 
 def _index_files(trace_dir: Path) -> list[Path]:
     try:
-        return [p for p in trace_dir.iterdir() if p.name.startswith(_PREFIX) and p.name.endswith(_SUFFIX)
-                and p.is_file()]
+        return [p for p in trace_dir.iterdir() if is_index_name(p.name) and p.is_file()]
     except FileNotFoundError:
         return []
     except OSError as exc:
         raise _invalid(f"cannot list trace folder {str(trace_dir)!r}: {exc.strerror or exc}", "trace_dir") from None
-
-
-def _dispatch_id_of(path: Path) -> str:
-    return path.name[len(_PREFIX):-len(_SUFFIX)]
 
 
 def _newest_first(paths: list[Path]) -> list[Path]:
@@ -80,7 +86,7 @@ def _newest_first(paths: list[Path]) -> list[Path]:
             mtime = p.stat().st_mtime
         except OSError:
             mtime = 0.0
-        stamp = _dispatch_id_of(p)[:15]
+        stamp = dispatch_id_of(p)[:15]
         if not _STAMP.fullmatch(stamp):
             stamp = time.strftime("%Y%m%d_%H%M%S", time.gmtime(mtime))
         return stamp, mtime
@@ -94,7 +100,7 @@ def find_index(ref: str, trace_dir: str | os.PathLike[str] = "./traces") -> Path
     if not ref:
         raise _invalid("empty dispatch reference: give an index file, a dispatch id or 'latest'")
     as_path = Path(ref)
-    if as_path.suffix == _SUFFIX or os.sep in ref:
+    if as_path.suffix == INDEX_SUFFIX or os.sep in ref:
         if as_path.is_file():
             return as_path
         if as_path.is_dir():
@@ -107,14 +113,14 @@ def find_index(ref: str, trace_dir: str | os.PathLike[str] = "./traces") -> Path
         if not files:
             raise _invalid(f"no dispatches in {str(folder)!r} yet")
         return _newest_first(files)[0]
-    exact = folder / f"{_PREFIX}{ref.removeprefix(_PREFIX)}{_SUFFIX}"
+    exact = index_path(folder, ref.removeprefix(INDEX_PREFIX))
     if exact.is_file():
         return exact
-    matches = sorted(p for p in files if _dispatch_id_of(p).startswith(ref.removeprefix(_PREFIX)))
+    matches = sorted(p for p in files if dispatch_id_of(p).startswith(ref.removeprefix(INDEX_PREFIX)))
     if len(matches) == 1:
         return matches[0]
     if matches:
-        shown = ", ".join(_dispatch_id_of(p) for p in matches[:5])
+        shown = ", ".join(dispatch_id_of(p) for p in matches[:5])
         raise _invalid(f"{ref!r} matches {len(matches)} dispatches in {str(folder)!r} ({shown}); give more of the id")
     raise _invalid(f"no dispatch {ref!r} in {str(folder)!r} ({len(files)} dispatches there; "
                    "see `dispatch-runner traces list`)")
@@ -153,11 +159,11 @@ class DispatchRecord:
     @property
     def task_dir(self) -> Path:
         """The dispatch's folder (task traces, journal, logs), next to the index."""
-        return self.index_path.parent / self.dispatch_id
+        return dispatch_dir(self.index_path)
 
     @property
     def journal_path(self) -> Path:
-        return self.task_dir / "journal.jsonl"
+        return self.task_dir / JOURNAL_NAME
 
     @property
     def tasks(self) -> list[dict[str, Any]]:
@@ -191,7 +197,12 @@ class DispatchRecord:
         raise _invalid(f"dispatch {self.dispatch_id!r} has no task {task_id!r}", "task_id")
 
     def trace_path(self, task_id: str) -> Path:
-        return self.task_dir / f"{task_id}.json"
+        """The task's trace file (under its 0.1 name when an old dispatch wrote it so)."""
+        path = self.task_dir / trace_name(task_id)
+        legacy = self.task_dir / legacy_trace_name(task_id)
+        if path != legacy and not path.exists() and legacy.name != INPUT_NAME and legacy.is_file():
+            return legacy
+        return path
 
     def task_trace(self, task_id: str) -> dict[str, Any] | None:
         """The task's full trace, or ``None`` when it was never written (skipped before the run
@@ -281,7 +292,7 @@ def list_dispatches(trace_dir: str | os.PathLike[str] = "./traces", limit: int |
         try:
             index = _check_index(read_json(path), path)
         except InvalidInput as exc:
-            rows.append({"dispatch_id": _dispatch_id_of(path), "status": "unreadable", "error": exc.issues[0].message,
+            rows.append({"dispatch_id": dispatch_id_of(path), "status": "unreadable", "error": exc.issues[0].message,
                          "index_file": str(path)})
             continue
         counts: dict[str, int] = {}

@@ -1,25 +1,27 @@
 """Trace files: one per task, an index per dispatch, and an append-only journal.
 
-Layout under ``trace_dir`` (never shared between runs: the dispatch folder is created exclusively)::
+Layout under ``trace_dir``: ``traces.layout`` (the dispatch folder is created exclusively, never
+shared between runs). The index holds config, user_prompt, every task's status, timings and trace
+path, and the summary; a task's trace is written once when the task ends; the journal has one line
+per finished task (digests), fsynced; ``input.json`` is the input as run (for resume);
+``private/`` (mode 0700, files 0600) holds the real output of a task that others read and whose
+trace had secrets redacted, so a resume passes the real value on, never the placeholder.
 
-    <trace_dir>/dispatch-<dispatch_id>.json      index: config, user_prompt, every task's status,
-                                                 timings and trace path, summary
-    <trace_dir>/<dispatch_id>/<task_id>.json     written once when the task ends
-    <trace_dir>/<dispatch_id>/journal.jsonl      one line per finished task (digests), fsynced
-    <trace_dir>/<dispatch_id>/input.json         the input as run (for resume)
-    <trace_dir>/<dispatch_id>/private/<task_id>.json   (0700 folder, 0600 files) the real output
-                                                 of a task whose trace had secrets redacted (resume)
-
-Every document carries ``schema_version`` and ``dispatch_id``. All files are written atomically;
-the index is written when the dispatch starts (status ``running``) and replaced at its end, so a
+Every document carries ``schema_version`` and ``dispatch_id``. The index and ``input.json`` are
+written atomically (temp + rename); task files are created under their final name in one write,
+behind the journal (see below). The index is written when the dispatch starts (status ``running``) and replaced at its end, so a
 crashed run still leaves an index and a journal behind to resume from. A trace that cannot be written
 (full disk, no permission) is recorded in ``errors``; the run and its stdout result go on.
 
 Durability without stalling the event loop: the loop only serialises documents; a writer thread
-writes the task files, appends the journal lines and fsyncs the journal once per batch it drains
-(group commit: every line written while one fsync runs is covered by the next). ``commit`` returns a
-future that resolves when everything handed over before it is on disk; the scheduler releases a
-task's dependents only then, so a task counts as done once its trace and journal line are durable.
+appends the journal lines and fsyncs the journal once per batch it drains (group commit: every line
+written while one fsync runs is covered by the next). ``commit`` returns a future that resolves when
+every journal line handed over before it is on disk; the scheduler releases a task's dependents only
+then, so a task counts as done once its journal line is durable. **The journal is the durable
+record**; the task files are written behind it by the same thread and are complete once ``drain``
+(called before the result is built) or ``close`` returns, also on an interrupt. After a SIGKILL a
+journal line may lack its trace file (or find it empty): resume then reruns that task ("earlier
+trace file unreadable"), it never reuses a torn output.
 """
 
 from __future__ import annotations
@@ -29,28 +31,22 @@ import contextlib
 import os
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from parallel_execution.inputs.plan import ValidatedPlan
 from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
-from parallel_execution.inputs.validate import ValidatedPlan
 from parallel_execution.run.digests import input_digest
-from parallel_execution.run.outcomes import Observer, TaskOutcome
+from parallel_execution.run.observers import Observer
+from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
 
-__all__ = ["INPUT_NAME", "JOURNAL_NAME", "PRIVATE_DIR", "TraceWriter", "index_path"]
-
-JOURNAL_NAME = "journal.jsonl"
-INPUT_NAME = "input.json"  # the dispatch input as run, so a dispatch can be resumed by id
-PRIVATE_DIR = "private"  # mode 0700: real outputs of tasks whose traces had secrets redacted (resume)
-
-
-def index_path(trace_dir: str | os.PathLike[str], dispatch_id: str) -> Path:
-    return Path(trace_dir) / f"dispatch-{dispatch_id}.json"
-
+__all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
 
 class TraceWriter(Observer):
     """The scheduler observer that persists traces; ``open`` before the run, ``finish`` after."""
@@ -110,7 +106,7 @@ class TraceWriter(Observer):
     def task_finished(self, outcome: TaskOutcome) -> None:
         if self._writer is None:
             return
-        path = self.task_dir / f"{outcome.task_id}.json"
+        path = self.task_dir / trace_name(outcome.task_id)
         task = outcome.planned.task
         scrub = self.redactor.scrub  # user-supplied parts; the rest has only our own keys
         document = {
@@ -144,17 +140,22 @@ class TraceWriter(Observer):
         # Known secret values can still hide in errors and events: one byte-level pass catches them.
         data = self.redactor.scrub_bytes(dumps_json(document, indent=True)) + b"\n"
         # Redaction changed the output of a task others read: keep the real one where only its owner
-        # can read it, so a resume passes it on (never the placeholder). Written before the trace
-        # and journal line. Without dependents nobody reads it, so no secret goes to disk.
+        # can read it, so a resume passes it on. Written just before the journal line; without
+        # dependents nobody reads it, so no secret goes to disk.
         private = None
         if output is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
-            private = (self.task_dir / PRIVATE_DIR / f"{task.task_id}.json", dumps_json(outcome.output))
+            private = (self.task_dir / PRIVATE_DIR / trace_name(task.task_id), dumps_json(outcome.output))
         self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)),
                             private)
 
     def commit(self) -> asyncio.Future[None] | None:
-        """A future that resolves once everything submitted so far is durable (None: nothing to wait for)."""
+        """A future that resolves once every journal line submitted so far is durable (None: nothing to wait for)."""
         return self._writer.barrier() if self._writer is not None else None
+
+    async def drain(self) -> None:
+        """Wait (without blocking the loop) until every trace file submitted so far is written."""
+        if self._writer is not None:
+            await self._writer.drain()
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -200,11 +201,18 @@ class TraceWriter(Observer):
 
 
 class _DurableWriter:
-    """A thread that writes trace files, appends journal lines and fsyncs once per drained batch.
+    """A thread that appends journal lines, fsyncs once per drained batch, and writes trace files behind.
 
-    A task's journal line is appended only after its trace file is in place, so a journal line
-    always points at a complete trace.
+    The journal is the durable record: a barrier resolves once every journal line handed over before
+    it is fsynced, before the trace files of those tasks exist. Trace files follow in small slices,
+    checked between slices for new journal lines so a commit never queues behind file creation (the
+    costly part on a busy volume). Each file is created exclusively under its final name and written
+    with one ``write``: a crash leaves it complete, empty or absent, never another file (the dispatch
+    folder is new, nothing else writes there; a name that exists falls back to temp + rename). A
+    drain resolves once every trace file handed over before it is written too.
     """
+
+    _SLICE = 32  # trace files written between two looks at the queue
 
     def __init__(self, journal: Path, on_error: Callable[[str], None]) -> None:
         self._file = open(journal, "ab")  # noqa: SIM115 (owned by the thread until close)
@@ -219,9 +227,17 @@ class _DurableWriter:
         self._queue.put((path, data, journal_line, written, private))
 
     def barrier(self) -> asyncio.Future[None]:
+        """Resolves once every journal line submitted so far is durable."""
+        return self._future(_BARRIER)
+
+    def drain(self) -> asyncio.Future[None]:
+        """Resolves once every journal line is durable and every trace file submitted so far is written."""
+        return self._future(_DRAIN)
+
+    def _future(self, kind: str) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((loop, future))
+        self._queue.put((kind, loop, future))
         return future
 
     def close(self) -> None:
@@ -233,36 +249,49 @@ class _DurableWriter:
             self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
     def _work(self) -> None:
+        files: deque[tuple[Path, bytes, Callable[[], None]]] = deque()
+        drains: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         running = True
-        while running:
-            items = [self._queue.get()]
+        while running or files:
+            items = [] if files or not running else [self._queue.get()]
             while True:
                 try:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            running = None not in items
-            barriers = [item for item in items if item is not None and len(item) == 2]
+            running = running and None not in items
+            lines, barriers = [], []
+            for item in items:
+                if item is None:
+                    continue
+                if len(item) == 5:
+                    files.append((item[0], item[1], item[3]))
+                    lines.append(item[2])
+                    if item[4] is not None:  # rare: before its journal line, so a reuse finds it
+                        _write_private(*item[4], self._on_error)
+                elif item[0] == _BARRIER:
+                    barriers.append(item[1:])
+                else:
+                    drains.append(item[1:])
             try:
-                self._write_batch([item for item in items if item is not None and len(item) == 5], bool(barriers))
+                self._append(lines, sync=bool(barriers or drains))
             except Exception as exc:  # never leave the scheduler waiting on a barrier
                 self._on_error(f"trace writer: {exc!r}")
-            for loop, future in barriers:
-                with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
-                    loop.call_soon_threadsafe(_resolve, future)
+            _wake(barriers)
+            for _ in range(min(self._SLICE, len(files))):
+                path, data, written = files.popleft()
+                try:
+                    _write_new(path, data)
+                except OSError as exc:
+                    self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
+                else:
+                    written()
+            if not files:
+                _wake(drains)
+                drains = []
+        _wake(drains)
 
-    def _write_batch(self, files: list[tuple[Any, ...]], sync: bool) -> None:
-        lines = []
-        for path, data, journal_line, written, private in files:
-            if private is not None:
-                _write_private(*private, self._on_error)
-            try:
-                atomic_write_bytes(path, data)
-            except OSError as exc:
-                self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
-                continue
-            written()
-            lines.append(journal_line)
+    def _append(self, lines: list[bytes], sync: bool) -> None:
         try:
             if lines:
                 self._file.write(b"".join(lines))
@@ -276,10 +305,41 @@ class _DurableWriter:
 def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> None:
     try:
         path.parent.mkdir(mode=0o700, exist_ok=True)
-        atomic_write_bytes(path, data)
-        os.chmod(path, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask says
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
     except OSError as exc:  # resume will run the task again rather than reuse a redacted output
         on_error(f"cannot write {str(path)!r}: {exc.strerror or exc}")
+
+
+_BARRIER, _DRAIN = "barrier", "drain"
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` (never an existing name: O_EXCL) and write ``data`` in one go."""
+    try:
+        fd = os.open(path, _NEW_FILE, 0o666)  # the umask applies, as with open(path, "w")
+    except FileExistsError:
+        atomic_write_bytes(path, data)  # replaced whole, never followed or appended to
+        return
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
+    for loop, future in waiters:
+        with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
+            loop.call_soon_threadsafe(_resolve, future)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

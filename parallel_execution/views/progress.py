@@ -8,7 +8,9 @@ Every display here is a scheduler ``Observer`` (hooks run on the event loop, nev
   total elapsed and model cost, one line per running task (agent, attempt, elapsed, last agent
   event), and a permanent line above the view for each finished task;
 * otherwise (CI, pipes, Claude's Bash tool): ``PlainProgress``, one plain line per task start and
-  end, no control codes, and a closing summary line;
+  end, no control codes, and a closing summary line; while tasks run and nothing else was printed
+  for ``HEARTBEAT_SECONDS``, a ``running`` line says which tasks run and for how long (a timer on
+  the event loop, so a 40 s task is never silent between its start and end lines);
 * ``--quiet``: ``QuietProgress``, only the failures (error / timeout) and nothing else;
 * ``--events FILE`` (any mode): ``EventLog``, JSON lines flushed one by one - ``queued`` for every
   task (dependencies attached) when the run starts, ``ready`` when a task's last dependency
@@ -16,14 +18,15 @@ Every display here is a scheduler ``Observer`` (hooks run on the event loop, nev
   agent records, and a closing ``dispatch_finished`` with the counts. Each line has ``t_ms`` (ms since
   the dispatch began, on the scheduler's clock), ``task_id`` and ``event``.
 
-The scheduler has no "run started" or "run ended" hook: the first hook to fire starts the displays
-(the time base is taken from its timestamp) and the last task's ``task_finished`` ends them.
+The first task hook to fire starts the displays (the time base is taken from its timestamp, on the
+scheduler's clock); ``dispatch_finished``, the run's last hook, ends them.
 ``describe_plan_text`` renders ``ValidatedPlan.describe()`` for ``dispatch-runner validate``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import sys
 import threading
@@ -34,8 +37,11 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs.validate import PlannedTask, ValidatedPlan
-from parallel_execution.run.outcomes import Observer, ObserverLike, TaskOutcome
+from parallel_execution.graph.ready import ReadyQueue
+from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
+from parallel_execution.inputs.schema import DispatchResult
+from parallel_execution.run.observers import Observer, ObserverLike
+from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import dumps_json
 
 __all__ = [
@@ -52,6 +58,7 @@ __all__ = [
 _MARK = {"success": "ok", "error": "FAILED", "timeout": "TIMEOUT", "skipped": "skipped", "cancelled": "cancelled"}
 _FAILED = ("error", "timeout")
 _COST_KEYS = ("total_cost_usd", "cost_usd")  # agent event fields that report spend
+HEARTBEAT_SECONDS = 5.0  # PlainProgress: the longest silence while tasks run
 
 
 def add_progress_options(parser: argparse.ArgumentParser) -> None:
@@ -153,10 +160,6 @@ class _Tally:
     def queued(self) -> int:
         return self.total - self.finished - len(self.running)
 
-    @property
-    def done(self) -> bool:
-        return self.finished >= self.total
-
     def started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
         with self.lock:
             self.running[planned.task_id] = _Running(planned.task.agent, attempt, at_ms)
@@ -188,6 +191,17 @@ class _Tally:
     def spent(self) -> float:
         return self.cost_usd + sum(self.live_cost.values())
 
+    def running_line(self, limit: int = 6) -> str:
+        """What runs now and for how long, longest first (the plain display's heartbeat)."""
+        now = self.clock.now_ms()
+        with self.lock:
+            running = sorted(self.running.items(), key=lambda item: item[1].started_ms)
+        shown = ", ".join(f"{task_id} ({r.agent}, {(now - r.started_ms) / 1000:.0f}s, {r.last_event})"
+                          for task_id, r in running[:limit])
+        more = f" (+{len(running) - limit} more)" if len(running) > limit else ""
+        return (f"{_at(now)} running  {len(running)}: {shown}{more} "
+                f"[{self.finished}/{self.total} done, {self.queued} queued]")
+
     def summary_line(self) -> str:
         c = self.counts
         cost = f", ${self.spent():.4f}" if self.uses_model or self.spent() else ""
@@ -202,17 +216,41 @@ def _at(ms: float | None) -> str:
 class PlainProgress(Observer):
     """One line per task start and end, then a summary line: for logs, CI and Claude's Bash tool."""
 
-    def __init__(self, stream: TextIO, plan: ValidatedPlan) -> None:
+    def __init__(self, stream: TextIO, plan: ValidatedPlan, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
         self.stream = stream
         self.tally = _Tally(plan)
+        self.heartbeat_seconds = heartbeat_seconds
+        self._last_line = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+        self._finished = False
 
     def _line(self, text: str) -> None:
         self.stream.write(text + "\n")
         self.stream.flush()
+        self._last_line = time.monotonic()
+
+    def _arm(self) -> None:
+        if self._timer is not None or self._finished:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop (a test driving the hooks by hand)
+            return
+        silent = time.monotonic() - self._last_line
+        self._timer = loop.call_later(max(0.0, self.heartbeat_seconds - silent), self._beat)
+
+    def _beat(self) -> None:
+        self._timer = None
+        if self._finished:
+            return
+        if self.tally.running and time.monotonic() - self._last_line >= self.heartbeat_seconds * 0.95:
+            self._line(self.tally.running_line())
+        self._arm()
 
     def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
         self.tally.clock.anchor(at_ms)
         self.tally.started(planned, attempt, at_ms)
+        self._arm()
         again = f" (attempt {attempt})" if attempt > 1 else ""
         self._line(f"{_at(at_ms)} start    {planned.task_id} ({planned.task.agent}){again}")
 
@@ -229,8 +267,13 @@ class PlainProgress(Observer):
         resumed = " (resumed)" if outcome.resumed else ""
         self._line(f"{_at(at)} {_MARK[outcome.status]:<8} {outcome.task_id}{resumed} "
                    f"({outcome.execution_time_ms:.0f} ms{cost}) [{tally.finished}/{tally.total}]{detail}")
-        if tally.done:
-            self._line(tally.summary_line())
+
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        self._finished = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._line(self.tally.summary_line())
 
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
         self.tally.event(planned, kind, record)
@@ -249,7 +292,7 @@ class QuietProgress(Observer):
 
 
 class LiveProgress(Observer):
-    """A rich live view on stderr; started by the first hook, stopped by the last task's end."""
+    """A rich live view on stderr; started by the first task hook, stopped by ``dispatch_finished``."""
 
     MAX_ROWS = 15  # running tasks shown; the rest are counted
 
@@ -271,8 +314,8 @@ class LiveProgress(Observer):
         if self.live.is_started:
             self.live.stop()
 
-    def _end_if_done(self) -> None:
-        if self.tally.done and self.live.is_started:
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        if self.live.is_started:
             self._stop()
             atexit.unregister(self._stop)
             self.console.print(self.tally.summary_line(), highlight=False)
@@ -333,17 +376,19 @@ class LiveProgress(Observer):
         self.console.print(f"[{style}]{mark} {outcome.task_id}[/] [dim]{outcome.planned.task.agent}[/] "
                            f"{outcome.execution_time_ms / 1000:.2f}s{cost}[{style}]{detail}[/]",
                            highlight=False, markup=True, emoji=False, soft_wrap=False)
-        self._end_if_done()
 
 
 class EventLog(Observer):
-    """``--events FILE``: one JSON object per line, flushed per line, closed after the last task."""
+    """``--events FILE``: one JSON object per line, flushed per line, closed by ``dispatch_finished``."""
 
     def __init__(self, stream: IO[bytes], plan: ValidatedPlan) -> None:
         self.stream: IO[bytes] | None = stream
         self.plan = plan
         self.tally = _Tally(plan)
-        self.waiting = {t.task_id: len(t.deps) for t in plan.tasks}
+        # The same ready queue the scheduler uses; here a task is "ready" when its last dependency's
+        # task_finished arrives (the scheduler releases it only once that is durable).
+        self.queue = ReadyQueue([t.deps for t in plan.tasks])
+        self.queue.prepare()
 
     @classmethod
     def open(cls, path: str, plan: ValidatedPlan) -> EventLog:
@@ -391,12 +436,12 @@ class EventLog(Observer):
                     started_ms=outcome.started_ms, execution_time_ms=outcome.execution_time_ms,
                     attempts=len(outcome.attempts), cost_usd=outcome.cost_usd, resumed=outcome.resumed)
         if outcome.status == "success":
-            for d in outcome.planned.dependents:
-                dependent = self.plan.tasks[d].task_id
-                self.waiting[dependent] -= 1
-                if self.waiting[dependent] == 0:
-                    self._write(t_ms, dependent, "ready")
-        if self.tally.done and self.stream is not None:
+            self.queue.get_ready()  # everything ready so far counts as taken: only finishes matter here
+            for d in self.queue.done(outcome.planned.index):
+                self._write(t_ms, self.plan.tasks[d].task_id, "ready")
+
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        if self.stream is not None:
             self._write(None, None, "dispatch_finished", counts=self.tally.counts, total_tasks=self.tally.total,
                         cost_usd=round(self.tally.cost_usd, 6))
             self.stream.close()

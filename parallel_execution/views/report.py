@@ -3,7 +3,7 @@
 ::
 
     dispatch-runner report [latest | DISPATCH_ID | INDEX_FILE] [--format markdown|html|chrome-trace]
-                           [-o FILE] [--trace-dir DIR] [--max-rows N]
+                           [-o FILE] [--trace-dir DIR] [--max-rows N]       (the command: ``commands.report``)
 
 Everything is read back from the trace files (``tracestore``); nothing here touches a run.
 
@@ -26,54 +26,23 @@ timings (a task takes the lowest slot free at its start), which never needs more
 
 from __future__ import annotations
 
-import argparse
 import html
 import math
 from typing import Any
 
-from parallel_execution.traces.fsio import atomic_write_text, dumps_json
-from parallel_execution.traces.store import DispatchRecord, load_dispatch
+from parallel_execution.agents.base import brief
+from parallel_execution.traces.store import DispatchRecord
 
-__all__ = ["assign_lanes", "chrome_trace", "configure_parser", "html_report", "key_output", "main",
-           "markdown_report", "task_spans"]
+__all__ = ["assign_lanes", "chrome_trace", "html_report", "key_output", "markdown_report", "task_spans"]
 
 _ICON = {"success": "✅", "error": "❌", "timeout": "⏱️", "skipped": "⏭️", "cancelled": "🚫", "pending": "⏳"}
 _COLOUR = {"success": "#2f9e5b", "error": "#d64545", "timeout": "#e0801e", "skipped": "#b8a44a",
            "cancelled": "#8c8c8c", "pending": "#5b8def", "running": "#5b8def"}
 
 
-def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ref", nargs="?", default="latest", help="index file, dispatch id, or 'latest' (default)")
-    parser.add_argument("--format", choices=("markdown", "html", "chrome-trace"), default="markdown")
-    parser.add_argument("-o", "--output", metavar="FILE", help="write the report here (atomically) instead of stdout")
-    parser.add_argument("--trace-dir", default="./traces", metavar="DIR", help="where the traces are (default ./traces)")
-    parser.add_argument("--max-rows", type=int, default=40, metavar="N", help="markdown: tasks listed at most")
-
-
-def main(args: argparse.Namespace) -> int:
-    record = load_dispatch(args.ref, args.trace_dir)
-    if args.format == "markdown":
-        text = markdown_report(record, max_rows=args.max_rows)
-    elif args.format == "html":
-        text = html_report(record)
-    else:
-        text = dumps_json(chrome_trace(record)).decode() + "\n"
-    if args.output:
-        atomic_write_text(args.output, text)
-    else:
-        import sys
-
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    return 0
-
-
 # -- shared facts ------------------------------------------------------------------------------------
 
-def _short(text: Any, limit: int) -> str:
-    value = text if isinstance(text, str) else dumps_json(text).decode()
-    value = " ".join(value.split())
-    return value if len(value) <= limit else value[:limit - 1] + "…"
+_short = brief
 
 
 def _secs(ms: float | None) -> str:
@@ -82,39 +51,32 @@ def _secs(ms: float | None) -> str:
     return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
 
 
+def is_skeleton(output: dict[str, Any]) -> bool:
+    """A coder output whose logic is still ``NotImplementedError`` (older traces: any scaffold)."""
+    return bool(output.get("skeleton", output.get("implementation") == "scaffold"))
+
+
 def key_output(agent: str, output: Any, limit: int = 90) -> str:
-    """The one line that matters in a task's output, by the known output shapes."""
+    """The one line that matters in a task's output: the agent's own ``summarise``, else its first fields."""
     if output is None:
         return ""
     if not isinstance(output, dict):
         return _short(output, limit)
-    parts: list[str] = []
-    if "generated_file" in output:  # coder
-        parts.append(str(output["generated_file"]))
-        if "validation_passed" in output:
-            parts.append("valid" if output["validation_passed"] else "NOT valid")
-        if output.get("skeleton"):  # a scaffold with contract lines left: never shown as finished work
-            parts.append(f"SKELETON ({len(output.get('todo') or [])} contract line(s) left)")
-        if output.get("implementation"):
-            parts.append(f"implementation: {_short(output['implementation'], 30)}")
-    elif isinstance(output.get("root_cause"), dict):  # debug
-        root = output["root_cause"]
-        where = f"{root.get('file')}:{root.get('line')}" if root.get("file") else "no location"
-        parts.append(f"{where} {root.get('summary') or ''}".strip())
-    elif "exit_code" in output:  # command
-        parts.append(f"exit {output['exit_code']}")
-        tail = output.get("stderr_tail") or output.get("stdout_tail")
-        if tail:
-            parts.append(_short(tail if isinstance(tail, str) else " ".join(map(str, tail)), 50))
-    elif "result" in output and agent == "claude":
-        parts.append(_short(output["result"], 60))
-        if isinstance(output.get("total_cost_usd"), (int, float)):
-            parts.append(f"${output['total_cost_usd']:.4f}")
-    elif agent == "echo" and set(output) == {"message"}:
-        parts.append(_short(output["message"], limit))
-    else:
-        parts.extend(f"{k}: {_short(v, 30)}" for k, v in list(output.items())[:3])
+    parts = _agent_summary(agent, output)
+    if parts is None:
+        parts = [f"{k}: {_short(v, 30)}" for k, v in list(output.items())[:3]]
     return _short(", ".join(parts), limit)
+
+
+def _agent_summary(agent: str, output: dict[str, Any]) -> list[str] | None:
+    from parallel_execution.agents.registry import UnknownAgent, load_agent
+
+    try:
+        return load_agent(agent).summarise(output)
+    except (UnknownAgent, ImportError):
+        return None
+    except Exception:  # a third-party agent's summary must not break the report
+        return None
 
 
 def task_spans(record: DispatchRecord) -> dict[str, list[dict[str, Any]]]:
@@ -206,9 +168,27 @@ def markdown_report(record: DispatchRecord, max_rows: int = 40) -> str:
     if len(shown) < len(tasks):
         lines += ["", f"… {len(tasks) - len(shown)} more tasks not listed: "
                   f"`dispatch-runner traces query {record.dispatch_id} '.tasks[] | {{task_id, status}}'`"]
+    lines += _skeletons_md(record)
     lines += _failures_md(record)
     lines += _isolation_md(record)
     return "\n".join(lines) + "\n"
+
+
+def _skeletons_md(record: DispatchRecord) -> list[str]:
+    """Skeleton files: list each one's todos, so no reader takes them for finished code."""
+    lines: list[str] = []
+    for t in record.tasks:
+        if t.get("status") != "success":
+            continue
+        output = (record.task_trace(t["task_id"]) or {}).get("output")
+        if not isinstance(output, dict) or "generated_file" not in output or not is_skeleton(output):
+            continue
+        todo = [str(item) for item in output.get("todo") or []]
+        lines += ["", f"### {t['task_id']}: `{output.get('generated_file')}`", ""]
+        lines += [f"- {_short(item, 200)}" for item in todo[:20]] or [
+            "- the logic (no contract lines were recorded)"]
+    return ["", "## Skeletons still to implement",
+            "", "Validated structure; these contract lines still raise `NotImplementedError`.", *lines] if lines else []
 
 
 def _failures_md(record: DispatchRecord) -> list[str]:

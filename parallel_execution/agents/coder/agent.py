@@ -35,7 +35,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from parallel_execution.agents.base import Agent, AgentInput, TaskContext
+from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.agents.coder.backends import (
     DETERMINISTIC_BACKENDS,
     BackendName,
@@ -129,6 +129,21 @@ class CoderAgent(Agent[CoderInput]):
     @classmethod
     def task_uses_model(cls, data: Mapping[str, Any]) -> bool:
         return data.get("backend") == "claude"
+
+    @classmethod
+    def summarise(cls, output: dict[str, Any]) -> list[str] | None:
+        if "generated_file" not in output:
+            return None
+        parts = []
+        # a skeleton says so first, before a long path can hide it (older traces: any scaffold)
+        if output.get("skeleton", output.get("implementation") == "scaffold"):
+            parts.append(f"SKELETON ({len(output.get('todo') or [])} contract line(s) left)")
+        parts.append(str(output["generated_file"]))
+        if "validation_passed" in output:
+            parts.append("valid" if output["validation_passed"] else "NOT valid")
+        if output.get("implementation"):
+            parts.append(f"implementation: {brief(output['implementation'], 30)}")
+        return parts
 
     @classmethod
     def extra_writes(cls, data: Mapping[str, Any]) -> list[str]:

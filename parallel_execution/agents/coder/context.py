@@ -26,6 +26,7 @@ from typing import Literal
 from parallel_execution.agents.coder.naming import snake_case
 from parallel_execution.agents.coder.resolve import ImportResolver
 from parallel_execution.analysis import astsafe
+from parallel_execution.errors import DispatchError
 
 __all__ = ["ContextFile", "ContextFileError", "ContextName", "conventions", "mentioned_names", "read_context_files"]
 
@@ -36,7 +37,7 @@ _ENUM_BASES = frozenset({"Enum", "StrEnum", "IntEnum"})
 _COMMON_IMPORTS = frozenset({"pydantic", "typing_extensions", "__future__"})
 
 
-class ContextFileError(Exception):
+class ContextFileError(DispatchError):
     """A declared context file cannot be used (missing, unreadable, too large, not text)."""
 
 

@@ -41,6 +41,8 @@ import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from parallel_execution.errors import DispatchError
+
 __all__ = ["UnsafePath", "install_folder", "read_file", "remove_file", "write_file"]
 
 _COUNTER = itertools.count()
@@ -49,7 +51,7 @@ _RENAME_EXCHANGE = 2
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class UnsafePath(OSError):
+class UnsafePath(DispatchError, OSError):
     """A folder on the way to the target is a symlink or not a folder (it may have been swapped)."""
 
 

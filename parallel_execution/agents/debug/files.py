@@ -22,9 +22,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parallel_execution.agents.debug.index import SKIP_DIRS, workspace_python_files
 from parallel_execution.agents.debug.model import Frame, TraceError
 from parallel_execution.agents.debug.tracebacks import ParsedError
+from parallel_execution.analysis.files import SKIP_DIRS, is_regular, python_files, read_regular
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
 
 __all__ = ["Expansion", "code_snippet", "expand_affected", "map_errors"]
@@ -50,9 +50,8 @@ def _is_python(path: Path) -> bool:
     if path.suffix:
         return False
     try:
-        with path.open("rb") as handle:
-            first = handle.readline(200)
-    except OSError:
+        first = read_regular(path, 1 << 20)[:200]
+    except (OSError, ValueError):
         return False
     return first.startswith(b"#!") and b"python" in first
 
@@ -66,7 +65,9 @@ def expand_affected(items: Iterable[str], policy: WorkspacePolicy, limit: int = 
         if path in seen:
             return
         seen.add(path)
-        if len(out.files) >= limit:
+        if not is_regular(path):  # a FIFO, socket or device named *.py is never opened
+            out.skipped.append({"file": str(path), "reason": "not a regular file"})
+        elif len(out.files) >= limit:
             out.truncated = True
         elif _is_python(path):
             out.files.append(path)
@@ -74,7 +75,7 @@ def expand_affected(items: Iterable[str], policy: WorkspacePolicy, limit: int = 
             out.skipped.append({"file": str(path), "reason": "not a Python file"})
 
     def add_dir(folder: Path) -> None:
-        found, truncated = workspace_python_files(folder, limit)
+        found, truncated = python_files(folder, limit)
         out.truncated |= truncated
         if not found:
             out.skipped.append({"file": str(folder), "reason": "directory holds no Python files"})
@@ -103,7 +104,7 @@ def expand_affected(items: Iterable[str], policy: WorkspacePolicy, limit: int = 
                 add_dir(path) if path.is_dir() else add(path)
         elif resolved.is_dir():
             add_dir(resolved)
-        elif resolved.is_file():
+        elif resolved.exists():
             add(resolved)
         else:
             out.missing.append(str(resolved))

@@ -69,10 +69,23 @@ class Finding:
     symbol: str | None = None
     scope: str | None = None
     fix: Fix | None = None
+    tool: str = "core"
+    code: str = ""
+    also: tuple[str, ...] = ()
+    moved_from: int | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.tool}:{self.code}@{self.line}"
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "id": self.id,
             "rule": self.rule,
+            "tool": self.tool,
+            "code": self.code,
+            "also": list(self.also),
+            "moved_from": self.moved_from,
             "severity": self.severity,
             "file": self.file,
             "line": self.line,
@@ -236,6 +249,9 @@ class Analysis:
     code_context: tuple[dict[str, Any], ...]
     index_modules: int = 0
     notes: tuple[str, ...] = field(default=())
+    checks: tuple[dict[str, Any], ...] = field(default=())
+    applied_fixes: tuple[dict[str, Any], ...] = field(default=())
+    interpreter: str | None = None
 
     @property
     def frames(self) -> list[Frame]:
@@ -278,4 +294,7 @@ class Analysis:
                 "index_modules": self.index_modules,
             },
             "notes": list(self.notes),
+            "checks": list(self.checks),
+            "interpreter": self.interpreter,
+            "applied_fixes": list(self.applied_fixes),
         }

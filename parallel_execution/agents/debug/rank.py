@@ -37,7 +37,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from parallel_execution.agents.debug.context import import_fix
+from parallel_execution.agents.debug.fixes import import_fix
 from parallel_execution.agents.debug.links import FrameLinks, assigned_name, frame_links
 from parallel_execution.agents.debug.model import (
     SEVERITY_ORDER,
@@ -48,16 +48,26 @@ from parallel_execution.agents.debug.model import (
     RootCause,
     TraceError,
 )
-from parallel_execution.agents.debug.rules import RULES, exception_rules, is_symptom, rules_mentioned
+from parallel_execution.agents.debug.rules import (
+    NONE_PRODUCERS,
+    RULES,
+    SYMPTOM_SITE_RULES,
+    exception_rules,
+    is_symptom,
+    rules_mentioned,
+)
 from parallel_execution.agents.debug.source import SourceFile
 from parallel_execution.agents.debug.tracebacks import quoted_names
 
 __all__ = ["check_hypothesis", "rank", "relative"]
 
 LINE, RULE, NAME, LINKED, FLOW, CALLEE, BODY, INSIDE, PROBLEM = 0.35, 0.20, 0.15, 0.15, 0.15, 0.12, 0.10, 0.08, 0.08
+PRODUCER = 0.35
 DECAY, LATER, MAX_HYPOTHESES = 0.55, 0.85, 5
 _SELF_EVIDENT = frozenset({"syntax-error", "missing-import", "undefined-name", "call-arity", "unresolved-import",
-                           "import-cycle", "missing-await"})
+                           "import-cycle", "missing-await", "attribute-error"})
+# Rules about one name: when the exception quotes names, a finding about another name explains nothing.
+_NAMED = frozenset({"attribute-error", "undefined-name", "missing-import", "dict-key-typo"})
 _Links = dict[tuple[str, int | None, str | None], FrameLinks]
 
 
@@ -102,6 +112,7 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
         weight = _weight(error)
         project = [f for f in error.frames if f.in_workspace and f.line is not None]
         linked = False
+        symptom = is_symptom(error.exc_type, error.message)
         for depth, frame in enumerate(reversed(project)):
             decay = weight * DECAY ** depth
             where = f"{relative(frame.file, root)}:{frame.line} in {frame.function or '?'}"
@@ -109,7 +120,11 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
             links = frame_links(frame, sources, cache)
             same_function = frame.file == item.file and function is not None and frame.function == function
             if frame.file == item.file and item.line <= (frame.line or 0) <= end:
-                keep("line", LINE * decay, f"{label} ({where}) is on this line")
+                if symptom and item.rule in SYMPTOM_SITE_RULES:  # where the bad value is used, not made
+                    keep("line", LINE * decay / 2, f"{label} ({where}) is on this line, where the bad value "
+                         "is used")
+                else:
+                    keep("line", LINE * decay, f"{label} ({where}) is on this line")
             elif same_function and variable is not None and variable in links.used and item.line < (frame.line or 0):
                 keep("flow", FLOW * decay, f"{label} ({where}) uses `{variable}`, which this line assigns")
             elif same_function:
@@ -123,6 +138,10 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
                 continue
             linked = True
         rules = exception_rules(error.exc_type, error.message)
+        quoted = quoted_names(error.message)
+        if item.rule in _NAMED and quoted and item.symbol and not (
+                {item.symbol, item.symbol.rsplit(".", 1)[-1]} & set(quoted)):
+            rules = [r for r in rules if r != item.rule]  # about another name than the one that failed
         if item.rule in rules:
             keep("rule", RULE * weight, f"{item.rule} raises the reported {_first_line(error)}")
             names = quoted_names(error.message)
@@ -130,6 +149,9 @@ def _score_finding(item: Finding, errors: list[TraceError], mentioned: set[str],
                 keep("name", NAME * weight, f"the exception names '{item.symbol}'")
             if linked:
                 keep("linked", LINKED * weight, "the failing traceback runs through this code")
+            if linked and symptom and item.rule in NONE_PRODUCERS and "None" in error.message:
+                keep("producer", PRODUCER * weight, "this code hands on None instead of failing; the traceback "
+                     "reports that None used later")
             if result.explains is None:
                 result.explains = error
     for amount, reason in best.values():
@@ -243,6 +265,7 @@ def _identifiers(candidate: Candidate) -> set[str]:
             if name:
                 ids |= {part.lower() for part in name.split(".") if part and part != "<locals>"}
         ids |= {name.lower() for name in quoted_names(finding.message)}
+        ids |= {name.lower() for name in re.findall(r'"([A-Za-z_][\w.]*)"', finding.message)}  # mypy quotes
     for word in re.findall(r"[A-Za-z_][\w]*", candidate.summary):
         if "_" in word or any(c.isupper() for c in word[1:]) or word.endswith(("Error", "Exception")):
             ids.add(word.lower())

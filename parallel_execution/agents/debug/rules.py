@@ -10,7 +10,9 @@ the analysis needs to reason about it without knowing the check that produced it
   traceback can be matched to a finding (``TypeError: f() missing ...`` -> ``call-arity``);
 * ``keywords``: words a problem description or hypothesis uses for it ("circular", "await").
 
-Adding a rule means adding one :class:`RuleSpec` here and one check that emits it.
+Findings come from the analyzers (``parallel_execution.analysis``: ruff, mypy, bandit and a small
+core), whose codes ``analysis.catalogue.classify`` maps onto these ids; adding a rule means adding
+one :class:`RuleSpec` here and the codes that report it there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
-    "RULES", "SECURITY_RULES", "RuleSpec", "Severity", "exception_rules", "is_symptom", "rules_mentioned",
+    "NONE_PRODUCERS", "RULES", "SECURITY_RULES", "SYMPTOM_SITE_RULES", "USE_SITE_RULES", "RuleSpec", "Severity", "exception_rules", "is_symptom", "rules_mentioned",
 ]
 
 Severity = Literal["error", "warning", "info"]
@@ -58,7 +60,7 @@ _SPECS = (
               ("AttributeError", r"partially initialized")),
              ("circular", "cycle", "import loop")),
     RuleSpec("missing-await", "error", 0.36, "coroutine called without await",
-             (("AttributeError", r"'coroutine' object"), ("TypeError", r"'coroutine' object"),
+             (("AttributeError", r"'(coroutine|Future|Task)' object"), ("TypeError", r"'coroutine' object|<Future"),
               ("RuntimeWarning", r"was never awaited")),
              ("await", "coroutine", "async")),
     RuleSpec("blocking-call-in-async", "warning", 0.24, "blocking call inside async def",
@@ -90,6 +92,24 @@ _SPECS = (
              (("OperationalError", ""), ("ProgrammingError", ""), ("IntegrityError", "")),
              ("sql", "injection", "query")),
     RuleSpec("unused-import", "info", 0.04, "unused import", (), ("unused",)),
+    RuleSpec("attribute-error", "error", 0.40, "attribute that does not exist",
+             (("AttributeError", r"has no attribute"),), ("attribute", "typo", "misspel", "has no attribute")),
+    RuleSpec("none-misuse", "error", 0.34, "a value that may be None used as if it were not",
+             (("TypeError", r"NoneType"), ("AttributeError", r"NoneType")),
+             ("optional", "nonetype", "returns none", "returned none", "none returned", "may be none")),
+    RuleSpec("type-error", "error", 0.32, "operation on the wrong type",
+             (("TypeError", r"(unsupported operand|can only concatenate|must be str|not supported between"
+                            r"|object is not (callable|subscriptable|iterable)|argument must be)"),),
+             ("type", "concatenat", "operand", "str + int", "wrong type")),
+    RuleSpec("dict-key-typo", "error", 0.30, "dictionary key that is never set",
+             (("KeyError", ""),), ("key", "keyerror", "dict", "typo")),
+    RuleSpec("weak-hash", "warning", 0.26, "weak hash function", (),
+             ("md5", "sha1", "weak hash", "insecure hash")),
+    RuleSpec("insecure-compare", "warning", 0.26, "digest compared in non-constant time", (),
+             ("timing", "constant-time", "constant time", "compare_digest", "signature", "hmac")),
+    RuleSpec("security", "warning", 0.14, "security risk (other)", (), ()),
+    RuleSpec("onex-convention", "warning", 0.12, "ONEX node convention", (), ("onex", "convention", "node")),
+    RuleSpec("lint", "info", 0.03, "code-quality finding", (), ("lint", "style")),
     # Not a static check: the innermost project frame of a traceback nothing else explains.
     RuleSpec("unhandled-exception", "error", 0.24, "exception raised here", (), ("exception",)),
 )
@@ -97,8 +117,15 @@ _SPECS = (
 RULES: dict[str, RuleSpec] = {spec.rule: spec for spec in _SPECS}
 
 SECURITY_RULES = frozenset(
-    {"eval-exec", "shell-true", "pickle-loads", "unsafe-yaml-load", "hardcoded-secret", "sql-string-format"}
+    {"eval-exec", "shell-true", "pickle-loads", "unsafe-yaml-load", "hardcoded-secret", "sql-string-format",
+     "weak-hash", "insecure-compare", "security"}
 )
+
+# Rules that report where a bad value is *used*; for a symptom exception the cause is elsewhere.
+USE_SITE_RULES = frozenset({"attribute-error", "type-error"})
+SYMPTOM_SITE_RULES = frozenset({"attribute-error", "type-error", "none-misuse"})
+# Rules whose code hands a None on instead of failing where the error happened.
+NONE_PRODUCERS = frozenset({"swallowed-exception", "bare-except"})
 
 _SECURITY_WORDS = ("security", "vulnerab", "injection", "unsafe", "attack", "exploit", "audit")
 
@@ -109,7 +136,11 @@ def exception_rules(exc_type: str | None, message: str) -> list[str]:
         return []
     short = exc_type.rsplit(".", 1)[-1]
     found = []
+    # a None (or an un-awaited coroutine) used: not a typo, not a wrong type of the code's own making
+    none_value = "NoneType" in message or "'coroutine'" in message
     for spec in _SPECS:
+        if none_value and spec.rule in USE_SITE_RULES:
+            continue
         for name, pattern in spec.explains:
             if name == short and (not pattern or re.search(pattern, message)):
                 found.append(spec.rule)

@@ -1,6 +1,7 @@
 """One Python source file, read and parsed once, with the lookups every check needs.
 
-Reading follows the interpreter: the encoding comes from the BOM or the ``coding:`` cookie
+Only regular files are read (``analysis.files.read_regular``: ``O_NONBLOCK`` + ``fstat``), so a
+FIFO or device named ``*.py`` never blocks. Reading follows the interpreter: the encoding comes from the BOM or the ``coding:`` cookie
 (``tokenize.detect_encoding``), so a Latin-1 file is analysed rather than rejected. A file that
 does not parse is still a :class:`SourceFile` (``tree`` is ``None`` and ``error`` holds the
 ``SyntaxError``): the syntax error is itself the most useful finding. Scope errors that only the
@@ -15,17 +16,15 @@ from __future__ import annotations
 
 import ast
 import bisect
-import io
 import symtable
-import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from parallel_execution.analysis import astsafe
+from parallel_execution.analysis.engine import decode_source
+from parallel_execution.analysis.files import MAX_SOURCE_BYTES, read_regular
 
 __all__ = ["MAX_SOURCE_BYTES", "SourceFile", "dotted_name", "parse_source", "read_source"]
-
-MAX_SOURCE_BYTES = 2_000_000
 
 
 @dataclass(slots=True)
@@ -135,14 +134,8 @@ def parse_source(path: str, text: str, *, scope_check: bool = True) -> SourceFil
 
 
 def read_source(path: Path, *, scope_check: bool = True) -> SourceFile:
-    """Read and parse a file. Raises ``OSError`` or ``ValueError`` (too large, undecodable)."""
-    size = path.stat().st_size
-    if size > MAX_SOURCE_BYTES:
-        raise ValueError(f"file is {size} bytes, larger than the {MAX_SOURCE_BYTES} byte limit")
-    data = path.read_bytes()
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        text = data.decode(encoding)
-    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot decode: {exc}") from None
-    return parse_source(str(path), text.removeprefix("\ufeff"), scope_check=scope_check)
+    """Read and parse a *regular* file (a FIFO named ``x.py`` is refused, never opened blocking).
+
+    Raises ``OSError`` (``NotRegularFile`` included) or ``ValueError`` (too large, undecodable)."""
+    text = decode_source(read_regular(path, MAX_SOURCE_BYTES))
+    return parse_source(str(path), text, scope_check=scope_check)

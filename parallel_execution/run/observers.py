@@ -1,0 +1,106 @@
+"""Observers: what the run tells the traces, the progress displays and the plan write-back.
+
+The lifecycle, in order (every hook optional; ``Observer`` is a base with no-op hooks, and any object
+with some of them fits ``RunObserver`` - a missing hook is skipped)::
+
+    dispatch_started(dispatch_id, trace_index)      once, before any task
+      task_started(planned, attempt, at_ms)         per attempt (1, 2, ...)
+      task_event(planned, kind, record)             an agent's ctx.event(...)
+      task_retrying(planned, attempt, delay, error) attempt ``attempt`` starts after ``delay`` s
+      task_finished(outcome)                        per task, any status (skipped and reused too)
+      commit() -> Future | None                     after each batch of task_finished; dependents
+                                                    are released once the returned futures resolve
+    dispatch_finished(result)                       once, with the DispatchResult, after every task
+
+Hooks run on the event loop and must not block it (hand slow work to a thread, as the trace writer
+and the plan-file status writer do). ``ObserverGroup.notify`` calls one hook on every observer;
+an observer that raises is recorded in ``errors`` (surfaced as the result's ``trace_errors``) and
+never stops the run or the other observers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from parallel_execution.inputs.plan import PlannedTask
+    from parallel_execution.inputs.schema import DispatchResult
+    from parallel_execution.run.outcomes import TaskOutcome
+
+__all__ = ["HOOKS", "Observer", "ObserverGroup", "ObserverLike", "RunObserver"]
+
+HOOKS = ("dispatch_started", "task_started", "task_event", "task_retrying", "task_finished", "commit",
+         "dispatch_finished")
+
+
+@runtime_checkable
+class RunObserver(Protocol):
+    """The full set of hooks (an observer may implement any subset; see the module docstring)."""
+
+    def dispatch_started(self, dispatch_id: str, trace_index: str | None) -> None: ...
+    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None: ...
+    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
+    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
+    def task_finished(self, outcome: TaskOutcome) -> None: ...
+    def commit(self) -> asyncio.Future[None] | None: ...
+    def dispatch_finished(self, result: DispatchResult) -> None: ...
+
+
+class Observer:
+    """A ``RunObserver`` whose hooks do nothing; override the ones you need."""
+
+    def dispatch_started(self, dispatch_id: str, trace_index: str | None) -> None:
+        """The trace folder exists (``trace_index`` is None if it could not be created)."""
+
+    def task_started(self, planned: PlannedTask, attempt: int, at_ms: float) -> None:
+        """An attempt starts (attempt 1, 2, ...)."""
+
+    def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None:
+        """An agent recorded an event with ``ctx.event``."""
+
+    def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None:
+        """Attempt ``attempt`` will start after ``delay`` seconds."""
+
+    def task_finished(self, outcome: TaskOutcome) -> None:
+        """A task ended (any status, including skipped and reused)."""
+
+    def commit(self) -> asyncio.Future[None] | None:
+        """A batch of task_finished calls is complete; return a future to hold dependents until it resolves."""
+        return None
+
+    def dispatch_finished(self, result: DispatchResult) -> None:
+        """Every task has ended and the result is built: the last hook of a run."""
+
+
+# Any object with some of RunObserver's methods (hooks are looked up by name; missing ones are skipped).
+ObserverLike = RunObserver | Observer | object
+
+
+class ObserverGroup:
+    """The run's observers; ``notify`` calls a hook on each, recording (not raising) their errors."""
+
+    def __init__(self, observers: Sequence[ObserverLike]) -> None:
+        self.observers = list(observers)
+        self.errors: list[str] = []
+
+    def notify(self, hook: str, *args: Any) -> list[Any]:
+        """Call ``hook`` on every observer that has it; return what they returned."""
+        if hook not in HOOKS:
+            raise ValueError(f"unknown observer hook {hook!r}")
+        returned = []
+        for observer in self.observers:
+            method = getattr(observer, hook, None)
+            if method is None:
+                continue
+            try:
+                returned.append(method(*args))
+            except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
+                self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
+        return returned
+
+
+def observer_name(observer: object) -> str:
+    """The observer's class name, seen through a wrapper (``traces.redact.RedactingObserver``)."""
+    return type(getattr(observer, "wrapped", observer)).__name__
