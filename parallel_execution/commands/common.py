@@ -28,6 +28,7 @@ __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SIGNAL_EXIT", "add_run_opt
            "execute", "load_plan", "read_input"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+owns_process_tree = False  # set by cli.entrypoint: this process is the dispatch-runner program itself
 
 
 def emit(document: Any) -> None:
@@ -134,9 +135,8 @@ def execute(run: DispatchRun, args: argparse.Namespace | None = None, file: str 
     from parallel_execution.dispatcher import run_sync
     from parallel_execution.run import containment
 
-    # The CLI owns its process tree: orphans of task programs come back to it, and whatever of the
-    # dispatch is still alive when it leaves is killed (run.containment; the sweep is in cli).
-    containment.become_subreaper()
+    if owns_process_tree:  # the CLI (not a Python caller of main()): orphans of task programs come
+        containment.become_subreaper()  # back to it; cli.entrypoint kills what is left at exit
     with RunSignals(lambda signum: run.stop(f"interrupted by {signal.Signals(signum).name}")) as guard:
         result = run_sync(guard.running(run.run()))
         guard.printing()  # once printing starts it finishes: a signal now is only noted
