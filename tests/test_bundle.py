@@ -293,7 +293,7 @@ def test_every_allowed_runner_subcommand_exists() -> None:
 
 def test_allowed_commands_are_real_entry_points() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.commands.cli:entrypoint"
+    assert pyproject["project"]["scripts"]["dispatch-runner"] == "parallel_execution.launch:entrypoint"
     assert (REPO / "parallel_execution" / "__main__.py").is_file()
     assert (REPO / "parallel_execution" / "dispatch_runner.py").is_file()
 
