@@ -39,10 +39,13 @@ _TOKENS = (
     r"|glpat-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{35}|npm_[A-Za-z0-9]{36}|hf_[A-Za-z0-9]{30,}"
     r"|[sr]k_live_[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
 )
-_PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
+# Every pattern is linear in the text it scans (40 KB of "xxxx" once took the runner minutes): a
+# variable-length part either starts right after a fixed prefix, or is bounded and anchored by a
+# look-behind so it is tried from the start of a run of word characters only, not from inside it.
+_PEM = r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:(?!-----BEGIN ).){0,16384}?-----END [A-Z ]{0,40}PRIVATE KEY-----"
 # scheme://user:password@host - the password part (no '/', '@' or whitespace inside).
-_USERINFO = r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^/\s@\"']+(@)"
-_SECRET_FLAG = (r"(?i:-{1,2}(?:[A-Za-z0-9_-]*[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key|apikey"
+_USERINFO = r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s:@\"']{0,256}:)[^/\s@\"']+(@)"
+_SECRET_FLAG = (r"(?i:(?<![A-Za-z0-9_-])-{1,2}(?:[A-Za-z0-9_-]{0,48}[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key|apikey"
                 r"|access[_-]?key|private[_-]?key|auth|credentials?)(?![A-Za-z0-9]))")
 
 
@@ -76,7 +79,7 @@ class _Patterns:
 _FULL = _Patterns()
 
 
-# The prefilter: every match of the full bytes and flag-item patterns contains one of these. Searches that start with
+# The prefilter: every match of the full patterns (bytes, flag item) contains one of these. Searches that start with
 # one literal byte are fast in ``re`` (a memchr to each occurrence); so are plain substring tests.
 # A flag word follows "-" or "_" directly (``-{1,2}(?:[A-Za-z0-9_-]*[_-])?word``).
 _FLAG_WORD = rb"(?i:pass|pwd|token|secret|api|access|private|auth|credential)"  # how every flag word begins
