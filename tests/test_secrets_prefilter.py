@@ -20,7 +20,8 @@ _FRAGMENTS = [
     "BEARER ", "Basic ", "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----", "postgres://", "app",
     ":", "@", "/", "--", "-", "_", "password", "PASSWD", "Token", "apikey", "api-key", "access_key", "Secret",
     "AUTH", "credentials", "pwd", "=", " ", "\t", "\n", '"', "'", "\\", "ABCDEFGHIJKLMNOP", "a1B2c3D4e5F6g7H8i9J0",
-    "0123456789", "xyz", "\u212a", "\u017f", "é", "PaSs", "\\t",
+    "0123456789", "xyz", "\u212a", "\u017f", "é", "PaSs", "\\t", "\x01", "\x08", "\r", "\f",
+    "ghp_" + "a" * 24, "hunter22",
 ]
 _TEXT = st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=3), max_size=24).map("".join)
 
@@ -83,3 +84,21 @@ def test_a_tab_before_a_token_is_a_separator_in_documents_too():
                                         "argv": f"--password\t{REDACTED}"}
     assert not redactor.unchanged(document)
     assert redactor.scrub_bytes(b'"Bearer\\tabcdefghijklmnopqrstuvwx"') == b'"Bearer\\t[REDACTED]"'
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_a_string_inside_a_document_is_cleaned_as_the_string_alone(text):
+    # The document check scans serialised JSON (escapes: "\\n", "\\u0001"); it must find whatever the
+    # text patterns find in the string itself, e.g. a token at the start of a line of a stdout tail.
+    redactor = Redactor()
+    assert redactor.scrub({"stdout_tail": text}) == {"stdout_tail": redactor.scrub(text)}
+    assert redactor.scrub([text]) == [redactor.scrub(text)]
+
+
+def test_credentials_after_a_new_line_are_found_in_serialised_documents():
+    token = "ghp_" + "a" * 30
+    redactor = Redactor()
+    for text in (f"ok\n{token}", "ok\n--password=hunter22", "ok\npostgres://u:pw@db/x", f"ok\x01{token}"):
+        assert redactor.scrub({"stdout_tail": text})["stdout_tail"] == redactor.scrub(text) != text, text
+    assert redactor.scrub_bytes(b'{"t": "ok\\n' + token.encode() + b'"}') == b'{"t": "ok\\n[REDACTED]"}'

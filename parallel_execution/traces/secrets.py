@@ -44,16 +44,26 @@ _TOKENS = (
 # look-behind so it is tried from the start of a run of word characters only, not from inside it.
 _PEM = r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:(?!-----BEGIN ).){0,16384}?-----END [A-Z ]{0,40}PRIVATE KEY-----"
 # scheme://user:password@host - the password part (no '/', '@' or whitespace inside).
-_USERINFO = r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s:@\"']{0,256}:)[^/\s@\"']+(@)"
-_SECRET_FLAG = (r"(?i:(?<![A-Za-z0-9_-])-{1,2}(?:[A-Za-z0-9_-]{0,48}[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key|apikey"
-                r"|access[_-]?key|private[_-]?key|auth|credentials?)(?![A-Za-z0-9]))")
+_USERINFO = r"{start}([A-Za-z][A-Za-z0-9+.-]{{0,31}}://[^/\s:@\"']{{0,256}}:)[^/\s@\"']+(@)"
+_FLAG = (r"(?i:{start}-{{1,2}}(?:[A-Za-z0-9_-]{{0,48}}[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key"
+         r"|apikey|access[_-]?key|private[_-]?key|auth|credentials?)(?![A-Za-z0-9]))")
+_SECRET_FLAG = _FLAG.format(start="(?<![A-Za-z0-9_-])")
+# In serialised JSON a character before a credential may be an escape ("\n" of a new line, "\u0001"):
+# its last character is a letter or digit, yet the credential starts a word in the text.
+_AFTER_ESCAPE = r"|(?<=\\[nrtbf])|(?<=\\u00[0-9a-fA-F]{2})"
 
 
-def _pattern(ws: str) -> str:
-    """The whole alternation; ``ws`` matches one space or tab (in serialised JSON a tab is ``\\t``)."""
+def _pattern(ws: str, escapes: str = "") -> str:
+    """The whole alternation; ``ws`` matches one space or tab and ``escapes`` adds JSON escapes to the
+    word boundaries (in serialised JSON a tab is ``\\t``, a new line ``\\n``)."""
+    def start(chars: str) -> str:
+        return f"(?:(?<![{chars}]){escapes})" if escapes else f"(?<![{chars}])"
+
+    userinfo = _USERINFO.format(start=start("A-Za-z0-9+.-"))
+    flag = _FLAG.format(start=start("A-Za-z0-9_-"))
     bearer = rf"((?:[Bb]earer|BEARER|Basic){ws}+)[A-Za-z0-9._~+/=-]{{16,}}"
-    flag_value = rf"({_SECRET_FLAG}(?:=|{ws}+))(?!-)[^\s\"'\\]+"
-    return rf"{_PEM}|{_USERINFO}|{flag_value}|{bearer}|(?<![A-Za-z0-9]){_TOKENS}"
+    flag_value = rf"({flag}(?:=|{ws}+))(?!-)[^\s\"'\\]+"
+    return rf"{_PEM}|{userinfo}|{flag_value}|{bearer}|{start('A-Za-z0-9')}{_TOKENS}"
 
 
 class _Patterns:
@@ -65,7 +75,7 @@ class _Patterns:
 
     @functools.cached_property
     def data(self) -> re.Pattern[bytes]:
-        return re.compile(_pattern(r"(?:[ \t]|\\t)").encode(), re.DOTALL)
+        return re.compile(_pattern(r"(?:[ \t]|\\t)", _AFTER_ESCAPE).encode(), re.DOTALL)
 
     @functools.cached_property
     def flag_item(self) -> re.Pattern[bytes]:
@@ -84,7 +94,8 @@ _FULL = _Patterns()
 # A flag word follows "-" or "_" directly (``-{1,2}(?:[A-Za-z0-9_-]*[_-])?word``).
 _FLAG_WORD = rb"(?i:pass|pwd|token|secret|api|access|private|auth|credential)"  # how every flag word begins
 _AT_UNDERSCORE = re.compile(rb"_(?:" + _FLAG_WORD + rb"|(?<=gh[pousr]_)|(?<=github_pat_)|(?<=npm_)|(?<=hf_)|(?<=k_live_))")
-_AT_DASH = re.compile(rb"-(?:" + _FLAG_WORD + rb"|----BEGIN|(?<=xox[abposre]-)|(?<=glpat-)|(?<=sk-)(?<![A-Za-z0-9]sk-))")
+_AT_DASH = re.compile(rb"-(?:" + _FLAG_WORD + rb"|----BEGIN|(?<=xox[abposre]-)|(?<=glpat-)|(?<=sk-)(?:(?<![A-Za-z0-9]sk-)"
+                      rb"|(?<=\\[nrtbf]sk-)|(?<=\\u00[0-9a-fA-F]{2}sk-)))")  # sk- starts a word (escapes: _AFTER_ESCAPE)
 _AT_A = re.compile(rb"A(?:KIA|SIA|Iza)")
 _LITERALS = (b"://", b"eyJ", b"earer", b"EARER", b"Basic")
 
