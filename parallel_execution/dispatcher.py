@@ -166,7 +166,7 @@ class DispatchRun:
 
         results = []
         for o in outcomes:
-            clean = redactor.unchanged(o.output, o.error, o.isolation)  # one scan for the three
+            clean = o.verified_by is redactor or redactor.unchanged(o.output, o.error, o.isolation)
             results.append(TaskResult(
                 task_id=o.task_id, agent=o.planned.task.agent, status=o.status,
                 output=scrub(o.output, clean), error=scrub(o.error, clean), execution_time_ms=o.execution_time_ms,

@@ -109,6 +109,12 @@ class Redactor:
             return False
         return not self.holds_secret(data)
 
+    def clean_json(self, data: bytes, key_parts: Iterable[Any] = ()) -> bool:
+        """Whether a serialised document holds nothing to redact: no secret value or credential shape
+        in ``data`` and no secret-named key in ``key_parts`` (its user-supplied parts). True means
+        ``scrub`` would return those parts as they are and ``scrub_bytes(data)`` is ``data``."""
+        return not self._has_suspect_key(list(key_parts)) and not self.holds_secret(data)
+
     def holds_secret(self, data: bytes) -> bool:
         """Whether serialised JSON holds a known secret value or a credential shape (nothing replaced)."""
         return self._has_known(data) or secrets.has_secret_bytes(data)
@@ -226,6 +232,8 @@ class RedactingObserver:
         if isinstance(value, (str, dict, list)):
             return self._redactor.scrub(value)
         if hasattr(value, "error") and hasattr(value, "output") and hasattr(value, "attempts"):
+            if getattr(value, "verified_by", None) is self._redactor:
+                return value  # its trace document was checked whole and held nothing to hide
             parts = [value.error, value.output, getattr(value, "resolved_input", None)]
             parts.extend(p for a in value.attempts for p in (getattr(a, "error", None), getattr(a, "traceback", None),
                                                               getattr(a, "events", None)))
