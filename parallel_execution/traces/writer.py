@@ -42,7 +42,7 @@ from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
 from parallel_execution.run.digests import input_digest
 from parallel_execution.run.observers import Observer
 from parallel_execution.run.outcomes import TaskOutcome
-from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.fsio import atomic_write_bytes, dumps_json
 from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
 
@@ -80,10 +80,11 @@ class TraceWriter(Observer):
             step = self.task_dir / JOURNAL_NAME
             self._writer = _DurableWriter(step, self._fail)
             step = self.task_dir / INPUT_NAME
-            atomic_write_json(step, self.redactor.scrub({
+            document = {
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
                 "config": self.plan.config.model_dump(mode="json"), "user_prompt": self.plan.user_prompt,
-            }))
+            }
+            self._write_json(step, document, keys=True)
             self._write_index(status="running", result=None)
             return True
         except OSError as exc:
@@ -193,6 +194,13 @@ class TraceWriter(Observer):
         if message not in self.errors:
             self.errors.append(message)
 
+    def _write_json(self, path: Path, document: Any, *, keys: bool) -> None:
+        """``document`` written atomically without secrets; serialised once unless something matches."""
+        data = dumps_json(document, indent=True)
+        if not self.redactor.clean_json(data, (document,) if keys else ()):
+            data = dumps_json(self.redactor.scrub(document, keys=keys), indent=True)
+        atomic_write_bytes(path, data + b"\n")
+
     def _write_index(self, status: str, result: DispatchResult | None) -> None:
         by_id = {r.task_id: r for r in result.results} if result else {}
         tasks = []
@@ -224,7 +232,7 @@ class TraceWriter(Observer):
         }
         try:
             # Index keys are all ours; user text (errors, prompt, config) is scrubbed for secret values.
-            atomic_write_json(self.index_file, self.redactor.scrub(document, keys=False))
+            self._write_json(self.index_file, document, keys=False)
             self.index_written = True
         except OSError as exc:
             self._fail(f"cannot write the trace index {str(self.index_file)!r}: {exc.strerror or exc}")
