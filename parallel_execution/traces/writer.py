@@ -173,8 +173,8 @@ class TraceWriter(Observer):
         """A future that resolves once every journal line submitted so far is durable (None: nothing to wait for)."""
         if self._writer is None:
             return None
-        self._hand_over()
-        return self._writer.barrier()
+        batch, self._pending = self._pending, []
+        return self._writer.barrier(batch)  # one hand-over per batch: each may wake the writer thread
 
     async def drain(self) -> None:
         """Wait (without blocking the loop) until every trace file submitted so far is written."""
@@ -183,7 +183,6 @@ class TraceWriter(Observer):
             await self._writer.drain()
 
     def _hand_over(self) -> None:
-        # One hand-over per batch, not per task: each one may wake the writer thread (and the GIL).
         if self._pending:
             batch, self._pending = self._pending, []
             self._writer.submit_batch(batch)  # type: ignore[union-attr]
@@ -268,18 +267,18 @@ class _DurableWriter:
         """Several ``submit`` argument tuples at once, in order."""
         self._queue.put(items)
 
-    def barrier(self) -> asyncio.Future[None]:
-        """Resolves once every journal line submitted so far is durable."""
-        return self._future(_BARRIER)
+    def barrier(self, items: list[tuple[Any, ...]] | None = None) -> asyncio.Future[None]:
+        """Resolves once every journal line submitted so far (and ``items``, submitted with it) is durable."""
+        return self._future(_BARRIER, items)
 
     def drain(self) -> asyncio.Future[None]:
         """Resolves once every journal line is durable and every trace file submitted so far is written."""
         return self._future(_DRAIN)
 
-    def _future(self, kind: str) -> asyncio.Future[None]:
+    def _future(self, kind: str, items: list[tuple[Any, ...]] | None = None) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((kind, loop, future))
+        self._queue.put([*items, (kind, loop, future)] if items else (kind, loop, future))
         return future
 
     def close(self) -> None:
