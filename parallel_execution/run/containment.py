@@ -92,6 +92,47 @@ def _processes() -> dict[int, tuple[int, str]]:
     return table
 
 
+def _subtree(root: int) -> dict[int, tuple[int, str]] | None:
+    """pid -> (parent pid, state letter) for ``root``'s descendants only, found through the kernel's
+    ``/proc/<pid>/task/<tid>/children`` lists: a few reads for a runner's few children, where
+    ``_processes`` reads every process on the machine. None where the kernel has no such lists."""
+    if not _state.setdefault("children_lists", os.path.exists(f"/proc/self/task/{os.getpid()}/children")):
+        return None
+    table: dict[int, tuple[int, str]] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        try:
+            threads = os.listdir(f"/proc/{parent}/task")
+        except OSError:  # exited meanwhile
+            continue
+        for tid in threads:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as handle:
+                    children = handle.read().split()
+            except OSError:
+                continue
+            for raw in children:
+                pid = int(raw)
+                try:
+                    with open(f"/proc/{pid}/stat", "rb") as handle:
+                        stat = handle.read()
+                except OSError:
+                    continue
+                table[pid] = (parent, stat[stat.rfind(b")") + 2:].split()[0].decode())
+                frontier.append(pid)
+    return table
+
+
+def _candidates() -> dict[int, tuple[int, str]]:
+    """The process table a sweep needs: our descendants as subreaper (everything else is not ours), else all."""
+    if is_subreaper():
+        table = _subtree(os.getpid())
+        if table is not None:
+            return table
+    return _processes()
+
+
 def descendants(root: int | None = None, table: dict[int, tuple[int, str]] | None = None) -> list[int]:
     """Every live (non-zombie) descendant of ``root`` (default: this process), parents first."""
     table = _processes() if table is None else table
@@ -239,7 +280,7 @@ def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None
     me, killed = os.getpid(), set(killed_already or ())
     deadline = time.monotonic() + _SWEEP_SECONDS
     while True:
-        table = _processes()
+        table = _candidates()
         pool = descendants(me, table) if is_subreaper() else [p for p, (_, s) in table.items() if s != "Z" and p != me]
         targets = [pid for pid in pool if matches(pid, table)]  # type: ignore[operator]
         for pid in targets:
@@ -251,7 +292,7 @@ def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None
             break
         time.sleep(0.002)
     # Killed orphans become our zombies a moment after they die: reap them (never ``spawned``).
-    while time.monotonic() < deadline and _reap(killed - {spawned}, _processes(), me):
+    while killed - {spawned} and time.monotonic() < deadline and _reap(killed - {spawned}, _candidates(), me):
         time.sleep(0.002)
     return len(killed)
 
