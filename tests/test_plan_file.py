@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
-import shlex
 import sys
 import time
 from pathlib import Path
