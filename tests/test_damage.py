@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import RUNNER, runner_env
 
 
@@ -43,17 +42,6 @@ def test_a_damaged_task_trace_does_not_block_resume_report_or_query(tmp_path):
     resume = json.loads(resumed.stdout)["resume"]
     assert resume["rerun"]["a"] == "earlier trace file unreadable"  # rebuilt, not trusted
     assert "b" in resume["reused"]  # a gave the same output again
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    disk = tmp_path / "tiny"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
-    yield disk
-    subprocess.run(["umount", str(disk)], capture_output=True)
 
 
 def test_a_command_whose_log_filled_the_disk_says_so(tiny_disk, tmp_path):
