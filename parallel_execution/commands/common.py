@@ -118,10 +118,18 @@ _CARRIED_SWITCHES = (("fail_fast", "--fail-fast"), ("allow_commands", "--allow-c
 
 
 def resume_command(dispatch_id: str, args: argparse.Namespace, file: str | None) -> str:
-    """The command that continues ``dispatch_id`` with the flags of the run that made it."""
+    """The command that continues ``dispatch_id`` with the flags of the run that made it.
+
+    A plan run (``args.plan_file``) is continued by running the plan again: its statuses were
+    written back, so completed subtasks are skipped and ``--retry-failed`` reruns the failed ones.
+    """
     import shlex
 
-    words = ["dispatch-runner", "resume", dispatch_id] + ([file] if file and file != "-" else [])
+    if plan_file := getattr(args, "plan_file", None):
+        words = ["dispatch-runner", "plan", plan_file, "--retry-failed"]
+        words += [f"--phase={phase}" for phase in getattr(args, "phase", None) or ()]
+    else:
+        words = ["dispatch-runner", "resume", dispatch_id] + ([file] if file and file != "-" else [])
     for attribute, flag in _CARRIED_FLAGS:
         if (value := getattr(args, attribute, None)) is not None:
             words += [flag, str(value)]
@@ -132,8 +140,8 @@ def resume_command(dispatch_id: str, args: argparse.Namespace, file: str | None)
 def execute(run: DispatchRun, args: argparse.Namespace | None = None, file: str | None = None) -> int:
     """Run with signal handling; print the result; return the exit code.
 
-    With ``args`` (run and resume), a run that did not fully succeed carries ``resume.command``: the
-    ready command that continues it (``file``: the input file to pass, when there is one).
+    With ``args`` (run, resume and plan), a run that did not fully succeed carries ``resume.command``:
+    the ready command that continues it (``file``: the input file to pass, when there is one).
     """
     from parallel_execution.dispatcher import run_sync
     from parallel_execution.run import containment
