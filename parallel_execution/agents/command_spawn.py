@@ -36,7 +36,8 @@ def _which(name: str, path: str, cwd: str) -> str | None:
 def child_env(*overrides: Mapping[str, str]) -> dict[bytes, bytes]:
     """This process's environment with ``overrides`` applied, as bytes: what ``exec`` takes, so the
     ~40 variables are not decoded to ``str`` and encoded back for every spawn."""
-    env = dict(os.environb)
+    raw = getattr(os.environ, "_data", None)  # CPython's own bytes -> bytes copy of the environment (POSIX)
+    env = dict(raw) if type(raw) is dict and all(type(k) is bytes for k in raw) else dict(os.environb)
     for mapping in overrides:
         env.update((os.fsencode(k), os.fsencode(v)) for k, v in mapping.items())
     return env
