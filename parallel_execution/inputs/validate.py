@@ -51,7 +51,7 @@ def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> Dispatc
     """Parse the input document; raise ``InvalidInput`` naming each bad field."""
     if isinstance(raw, DispatchInput):
         return raw
-    with paused_gc():  # see build_plan
+    with paused_gc(promote=True):  # see build_plan
         return _parse_input(raw)
 
 
@@ -76,7 +76,7 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
     """Check everything about ``data``; return the plan or raise ``InvalidInput``."""
     # Validation allocates a few objects per task that all stay alive (models, the plan) and no
     # cyclic garbage: the collector's passes over them found nothing and were ~half the time at 100k.
-    with paused_gc():
+    with paused_gc(promote=True):
         return _build_plan(data, allow_commands)
 
 
