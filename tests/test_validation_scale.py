@@ -40,6 +40,19 @@ def test_a_few_thousand_chained_tasks_validate_quickly(tmp_path):
     assert _validate_seconds(chained_refs(3000, to_root=True), tmp_path) < 30
 
 
+def test_a_20k_chain_of_from_references_sharing_a_write_validates_in_seconds(tmp_path):
+    # Both shapes at once: each task $from the previous one and writing the same file. ~0.3 s
+    # unloaded (issue 17 item 4); quadratic ancestry or cubic conflict checks took minutes here.
+    document = chained_refs(20_000)
+    for task in document["tasks"]:
+        task["writes"] = ["out/shared.txt"]
+    document["config"] = {"workspace": str(tmp_path)}
+    started = time.perf_counter()
+    plan = build_plan(parse_input(document))
+    assert time.perf_counter() - started < 15
+    assert len(plan.tasks) == 20_000 and len(plan.tasks[-1].refs) == 1 and plan.tasks[-1].level == 19_999
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", ["writes", "refs", "refs-to-root"])
 def test_100k_tasks_validate_in_linear_time(shape, tmp_path):
