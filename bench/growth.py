@@ -96,9 +96,9 @@ sys.path.insert(0, sys.argv[3])
 from growth import shape
 from parallel_execution.inputs.validate import build_plan, parse_input
 doc = {"tasks": shape(sys.argv[1], int(sys.argv[2])), "config": {"workspace": sys.argv[4]}}
-started = time.perf_counter()
+started, cpu = time.perf_counter(), time.process_time()
 plan = build_plan(parse_input(doc))
-print(time.perf_counter() - started)
+print(time.perf_counter() - started, time.process_time() - cpu)
 """
 
 
@@ -110,9 +110,10 @@ def code_root() -> str:
     return str(Path(spec.origin).resolve().parent.parent)
 
 
-def validate_time(kind: str, n: int, workspace: Path, limit: float, code: str | None = None) -> float | None:
-    """Seconds to validate ``n`` tasks of ``kind`` in a fresh process importing ``code``'s package
-    (default: this process's); None: over ``limit`` seconds."""
+def validate_time(kind: str, n: int, workspace: Path, limit: float, code: str | None = None,
+                  ) -> tuple[float, float] | None:
+    """(wall, CPU) seconds to validate ``n`` tasks of ``kind`` in a fresh process importing ``code``'s
+    package (default: this process's); None: over ``limit`` seconds."""
     here = str(Path(__file__).resolve().parent)
     env = {**os.environ, "PYTHONPATH": code or code_root()}
     try:  # cwd = the workspace: not a checkout, so PYTHONPATH decides which package is measured
@@ -122,16 +123,18 @@ def validate_time(kind: str, n: int, workspace: Path, limit: float, code: str | 
         return None
     if proc.returncode != 0:
         raise SystemExit(f"validation of {kind} failed: {proc.stderr[-1000:]}")
-    return float(proc.stdout.split()[-1])
+    wall, cpu = proc.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
 SHAPES = ("fan-out", "chain", "$from chain", "shared writes")
 
 
 def validation_tables(sizes: list[int], limit: float, repeats: int, baseline: str | None) -> str:
-    """Part 2: medians per shape and size (ours and the baseline interleaved), as Markdown."""
+    """Part 2: medians per shape and size (ours and the baseline interleaved), as Markdown. CPU time
+    (the child's own process time) is the steadier measure on a loaded machine; ratios use it."""
     ours, theirs = code_root(), baseline and str(Path(baseline).resolve())
-    times: dict[tuple[str, int, str], list[float | None]] = defaultdict(list)
+    times: dict[tuple[str, int, str], list[tuple[float, float] | None]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as workspace:
         for _ in range(repeats):
             for n in sizes:
@@ -141,24 +144,29 @@ def validation_tables(sizes: list[int], limit: float, repeats: int, baseline: st
                             times[kind, n, label].append(validate_time(kind, n, Path(workspace), limit, code))
                             print(f"  {label} {kind} {n:,}: {times[kind, n, label][-1]}", file=sys.stderr)
 
-    def med(kind: str, n: int, label: str) -> float | None:
+    def med(kind: str, n: int, label: str) -> tuple[float, float] | None:
         found = times[kind, n, label]
-        return None if any(t is None for t in found) else statistics.median(found)  # type: ignore[type-var]
+        if any(t is None for t in found):
+            return None
+        return (statistics.median(t[0] for t in found if t), statistics.median(t[1] for t in found if t))
 
     out = []
     over = f"> {limit:g} s"
     for n in sizes:
-        base = med("fan-out", n, "ours") or float("nan")
+        fan = med("fan-out", n, "ours")
         rows = []
         for kind in SHAPES:
             t = med(kind, n, "ours")
-            row = [kind, fmt(t, 2), fmt(t * 1e6 / n, 1), fmt(t / base, 2)] if t is not None else [kind, over, "-", "-"]
+            row = [kind, over, "-", "-", "-"] if t is None else [
+                kind, fmt(t[0], 2), fmt(t[1], 2), fmt(t[1] * 1e6 / n, 1), fmt(t[1] / fan[1], 2) if fan else "-"]
             if theirs:
                 old = med(kind, n, "baseline")
-                row += [fmt(old, 2) if old is not None else over,
-                        fmt(t / old, 2) if t is not None and old is not None else "-"]
+                row += ["-", over, "-"] if old is None else [
+                    fmt(old[0], 2), fmt(old[1], 2), fmt(t[1] / old[1], 2) if t is not None else "-"]
             rows.append(row)
-        headers = ["shape", "total s", "µs/task", "÷ fan-out"] + (["baseline s", "÷ baseline"] if theirs else [])
+        headers = ["shape", "wall s", "CPU s", "CPU µs/task", "÷ fan-out"]
+        if theirs:
+            headers += ["baseline wall s", "baseline CPU s", "CPU ÷ baseline"]
         out.append(f"\n## Validation only (`parse_input` + `build_plan`), {n:,} tasks per shape, "
                    f"median of {repeats}\n\n" + markdown_table(headers, rows))
     return "\n".join(out)
