@@ -141,6 +141,23 @@ def test_real_cli_rate_limit_is_retried_and_lowers_concurrency(tmp_path: Path, l
     assert len(server.requests) == 3
 
 
+def test_real_cli_lets_the_coder_write_only_its_staging_folder(tmp_path: Path, local_api):
+    # The coder backend's permissions, against the real CLI: the staging copy is written, a write
+    # anywhere else in the workspace is denied (acceptEdits used to let it through).
+    from parallel_execution.claude_code.backends import _staging_only
+
+    workspace = tmp_path / "ws"
+    staging = workspace / "nodes" / ".dispatch-staging" / "t1.1"
+    staging.mkdir(parents=True)
+    elsewhere = workspace / "nodes" / "other.py"
+    local_api([Tool("Write", {"file_path": str(staging / "node.py"), "content": "x = 1\n"}),
+               Tool("Write", {"file_path": str(elsewhere), "content": "y = 2\n"}), Text("done")])
+    out = run(tmp_path, allowed_tools=_staging_only(["Read", "Write", "Edit", "Grep"], staging, workspace),
+              permission_mode="default", max_turns=4)
+    assert (staging / "node.py").read_text() == "x = 1\n" and not elsewhere.exists()
+    assert [d["tool_input"]["file_path"] for d in out["permission_denials"]] == [str(elsewhere)]
+
+
 def test_real_cli_max_turns(tmp_path: Path, local_api):
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "a.txt").write_text("a\n")

@@ -45,17 +45,6 @@ def test_a_damaged_task_trace_does_not_block_resume_report_or_query(tmp_path):
     assert "b" in resume["reused"]  # a gave the same output again
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    disk = tmp_path / "tiny"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
-    yield disk
-    subprocess.run(["umount", str(disk)], capture_output=True)
-
-
 def test_a_command_whose_log_filled_the_disk_says_so(tiny_disk, tmp_path):
     # head fails with exit 1 when stdout cannot be written; its own complaint is lost with stderr.
     writer = [sys.executable, "-c", "import os, sys\n"
@@ -85,3 +74,21 @@ def test_a_full_disk_at_the_start_names_the_file_that_could_not_be_written(tiny_
     assert result["trace_errors"]
     assert not any("cannot create trace folder" in e for e in result["trace_errors"]), result["trace_errors"]
     assert all(".json" in e or ".jsonl" in e for e in result["trace_errors"]), result["trace_errors"]
+
+
+@pytest.mark.parametrize(("text", "kept"), [("all fine\n", True), ("token hunter2-secret-value\n", False)])
+def test_a_log_that_cannot_be_scrubbed_is_emptied_only_if_it_holds_a_secret(tmp_path, monkeypatch, text, kept):
+    from parallel_execution.agents.command_logs import LogFiles
+    from parallel_execution.traces.redact import Redactor
+
+    redactor = Redactor(["hunter2-secret-value"])
+
+    def disk_full(path, chunk_bytes=0):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(redactor, "scrub_file", disk_full)
+    with LogFiles(tmp_path / "t.stdout.log", tmp_path / "t.stderr.log") as logs:
+        os.write(logs.stdout, text.encode())
+        logs.keep()
+        logs.scrub(redactor)
+        assert (tmp_path / "t.stdout.log").read_text() == (text if kept else "")

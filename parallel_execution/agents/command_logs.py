@@ -124,8 +124,9 @@ class LogFiles:
         return "\n".join(text.splitlines()[-lines:])
 
     def scrub(self, redactor: Redactor | None) -> None:
-        """Remove known secret values from the named logs; a log that cannot be rewritten (full disk)
-        is emptied rather than left holding a secret. A log whose name was swapped is left alone."""
+        """Remove known secret values from the named logs. A log that cannot be rewritten (full disk)
+        is emptied only if it holds a secret: a secret never stays, the rest of the evidence does.
+        A log whose name was swapped is left alone."""
         if redactor is None:
             return
         for which, path in enumerate(self.paths):
@@ -134,7 +135,13 @@ class LogFiles:
             try:
                 redactor.scrub_file(path)
             except OSError:
-                os.ftruncate(self.fds[which], 0)
+                if self._holds_secret(which, redactor):
+                    os.ftruncate(self.fds[which], 0)
+
+    def _holds_secret(self, which: int, redactor: Redactor) -> bool:
+        with os.fdopen(os.dup(self.fds[which]), "rb") as log:
+            log.seek(0)
+            return any(redactor.scrub_bytes(line) != line for line in iter(lambda: log.readline(1 << 20), b""))
 
     def close(self) -> None:
         while self.fds:
