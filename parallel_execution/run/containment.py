@@ -278,9 +278,10 @@ def _move_into(folder: Path, pid: int) -> Path | None:
 
 
 def _mover() -> concurrent.futures.ThreadPoolExecutor:
-    if _movers.get("pool") is None:
-        _movers["pool"] = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="cgroup-move")
-    return _movers["pool"]
+    pool = _movers.get("pool")
+    if pool is None:
+        pool = _movers["pool"] = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="cgroup-move")
+    return pool
 
 
 def open_scope(label: str = "task") -> Scope:
