@@ -135,7 +135,7 @@ class DispatchRun:
     async def run(self) -> DispatchResult:
         # The collector stays paused (run.gcpause) through the result and the index, not only the
         # scheduling loop: building 10k result models would otherwise pay several full passes.
-        with paused_gc():
+        with paused_gc(promote=True):  # what the run built ends in the oldest generation (as validation's)
             return await self._run()
 
     async def _run(self) -> DispatchResult:
@@ -210,7 +210,7 @@ async def adispatch(
     observers: Sequence[ObserverLike] = (),
 ) -> DispatchResult:
     """Validate and run; raises ``InvalidInput`` (nothing run) or returns the result."""
-    with paused_gc():  # validation allocates the plan: long-lived objects, no cyclic garbage
+    with paused_gc(promote=True):  # validation allocates the plan: long-lived objects, no cyclic garbage
         plan = build_plan(coerce_input(tasks_or_input, config), allow_commands=allow_commands)
         return await DispatchRun(plan, observers=observers).run()
 
