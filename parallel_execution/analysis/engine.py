@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -144,15 +145,27 @@ def _stamps(roots: set[Path], extra: Sequence[str]) -> list[tuple[str, int, int]
 
 async def _cached(argv: list[str], cwd: Path, stamps: list[tuple[str, int, int]], timeout: float,
                   ok: Callable[[ToolRun], bool], key_extra: Sequence[str] = (),
-                  env: Mapping[str, str] | None = None) -> tuple[ToolRun, bool]:
+                  env: Mapping[str, str] | None = None, lock: Path | None = None) -> tuple[ToolRun, bool]:
+    """The tool's output from the result cache, else a run (under ``lock``'s cache lock when given)."""
     key = hashlib.sha256(json.dumps([argv, str(cwd), stamps, list(key_extra)]).encode()).hexdigest()
     path = tools.cache_base() / "results" / key[:2] / f"{key}.json"
-    try:
-        saved = json.loads(read_regular(path, 64 * 1024 * 1024))
-        return ToolRun(tuple(argv), saved["returncode"], saved["stdout"], saved["stderr"]), True
-    except (OSError, ValueError, KeyError):
-        pass
-    run = await run_tool(argv, cwd=cwd, timeout=timeout, env=env)
+
+    def saved_run() -> ToolRun | None:
+        try:
+            saved = json.loads(read_regular(path, 64 * 1024 * 1024))
+            return ToolRun(tuple(argv), saved["returncode"], saved["stdout"], saved["stderr"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    if (hit := saved_run()) is not None:
+        return hit, True
+    deadline = time.monotonic() + timeout
+    async with contextlib.AsyncExitStack() as stack:
+        if lock is not None:
+            await stack.enter_async_context(tools.cache_lock(lock, deadline))
+            if (hit := saved_run()) is not None:  # another process ran the same while we waited
+                return hit, True
+        run = await run_tool(argv, cwd=cwd, timeout=deadline - time.monotonic(), env=env)
     if run.ok and ok(run):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,8 +205,8 @@ async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Dia
 
 
 async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow: str,
-                deadline: float, mypy_path: Sequence[Path] = (),
-                cache_key: str | None = None) -> tuple[list[Diagnostic], list[CheckRun]]:
+                deadline: float, mypy_path: Sequence[Path] = (), cache_key: str | None = None,
+                bases: Sequence[Path] = ()) -> tuple[list[Diagnostic], list[CheckRun]]:
     rules = ("all error codes", "--check-untyped-defs", f"--follow-imports={follow}")
     if not files:
         return [], []
@@ -202,18 +215,22 @@ async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow
     config = tools.project_config("mypy", root)
     found: list[Diagnostic] = []
     checks: list[CheckRun] = []
-    for group in mypy_groups(Path(f) for f in files):
+    search_path = [*bases, *mypy_path]
+    # With explicit bases every file is its own package under a base: names never clash, one run.
+    groups = [sorted(Path(f) for f in files)] if bases else mypy_groups(Path(f) for f in files)
+    for group in groups:
         started = time.monotonic()
         roots = {import_root(f) for f in group}
         search = [cache_key] if cache_key else sorted(map(str, mypy_path or roots))
         cache = tools.cache_dir("mypy", *search, str(python.path))
         argv = tools.mypy_argv([str(f) for f in group], python=python.path, config=config, cache=cache,
-                               follow=follow)
+                               follow=follow, explicit_bases=bool(bases))
         stamps = _stamps(roots | {Path(p) for p in mypy_path}, [str(config)] if config else [])
-        env = {"MYPYPATH": os.pathsep.join(map(str, mypy_path))} if mypy_path else None
+        env = {"MYPYPATH": os.pathsep.join(map(str, search_path))} if search_path else None
         run, cached = await _cached(argv, root, stamps, deadline - time.monotonic(),
                                     lambda r: r.returncode in (0, 1), (python.version, tools.version("mypy") or "",
-                                                                       *(f"MYPYPATH={p}" for p in mypy_path)), env)
+                                                                       *(f"MYPYPATH={p}" for p in search_path)), env,
+                                    lock=cache)
         if run.ok and run.returncode in (0, 1):
             try:
                 found += parse_mypy(run.stdout, root)
@@ -283,11 +300,13 @@ def _merge(found: list[Diagnostic]) -> list[Diagnostic]:
 async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapping[str, str] | None = None,
                   python: ProjectInterpreter | None = None, package_files: Sequence[str] = (),
                   timeout: float = DEFAULT_TIMEOUT, mypy_path: Sequence[Path] = (),
-                  mypy_cache_key: str | None = None) -> Report:
+                  mypy_cache_key: str | None = None, mypy_bases: Sequence[Path] = ()) -> Report:
     """Analyse ``files`` (absolute paths inside ``root``) at ``depth``; never raises for bad code.
 
     ``mypy_path``: folders mypy searches for imports besides the files' own roots (``MYPYPATH``);
-    ``mypy_cache_key``: share one incremental cache between runs whose roots differ (scratch copies)."""
+    ``mypy_cache_key``: share one incremental cache between runs whose roots differ (scratch copies);
+    ``mypy_bases``: folders each file lies in a distinct package of (``base/<pkg>/<name>.py``): module
+    names are taken relative to them (``--explicit-package-bases``), so same-named files check in one run."""
     root = root.resolve()
     deadline = time.monotonic() + timeout
     python = python or find_project_interpreter(root)
@@ -303,7 +322,7 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
         mypy_files = sorted(trees_all)
         jobs.append(_bandit(wanted, root, deadline))
     jobs.insert(1, _mypy(mypy_files, root, python, "normal" if depth == "deep" else "silent", deadline, mypy_path,
-                         mypy_cache_key))
+                         mypy_cache_key, mypy_bases))
     results = await asyncio.gather(*jobs)
     found: list[Diagnostic] = []
     checks: list[CheckRun] = []
