@@ -111,10 +111,11 @@ def _save(path: Path, report: engine.Report) -> None:
         pass  # a cache that cannot be written only costs time
 
 
-def relevant_search_path(sources: Sequence[str], search_path: Sequence[Path]) -> list[Path]:
-    """``search_path``, or none of it when no text imports a top-level name found there: then it cannot
-    change a verdict (mypy resolves nothing from it), and texts checked for different workspaces share
-    one batch and one cached report. Kept whole otherwise (modules found there import each other)."""
+def relevant_search_path(sources: Sequence[str], search_path: Sequence[Path], own: str | None = None) -> list[Path]:
+    """``search_path``, or none of it when no text imports a top-level name found there (imports of the
+    package ``own`` itself, staged first, do not count): then it cannot change a verdict (mypy resolves
+    nothing from it), and texts checked for different workspaces share one batch and one cached report.
+    Kept whole otherwise (modules found there import each other)."""
     names: set[str] = set()
     for source in sources:
         try:
@@ -123,11 +124,14 @@ def relevant_search_path(sources: Sequence[str], search_path: Sequence[Path]) ->
             return list(search_path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                names |= {a.name.split(".")[0] for a in node.names}
+                modules = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     return list(search_path)
-                names.add((node.module or "").split(".")[0])
+                modules = [node.module or ""]
+            else:
+                continue
+            names |= {m.split(".")[0] for m in modules if own is None or (m != own and not m.startswith(own + "."))}
     for folder in search_path:
         for name in names - {""}:
             if (folder / name).is_dir() or (folder / f"{name}.py").is_file() or (folder / f"{name}.pyi").is_file():
@@ -175,7 +179,7 @@ async def check_folder(files: Mapping[str, str], package: str, *, search_path: S
     and search path), so checking the same folder again is answered from the result cache."""
     python = python or find_project_interpreter(Path(search_path[0]) if search_path else Path.cwd())
     py_texts = [text for rel, text in files.items() if rel.endswith(".py")]
-    paths = relevant_search_path(py_texts, [Path(p) for p in search_path])
+    paths = relevant_search_path(py_texts, [Path(p) for p in search_path], own=package)
     space = _space(python)
     digest = hashlib.sha256(json.dumps([package, sorted(files.items()), list(map(str, paths))]).encode()).hexdigest()
     base = space / f"f{digest[:24]}"
