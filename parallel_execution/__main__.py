@@ -1,6 +1,6 @@
 """``python -m parallel_execution``: the same as ``dispatch-runner``."""
 
-from parallel_execution.commands.cli import entrypoint
+from parallel_execution.launch import entrypoint
 
 if __name__ == "__main__":
     entrypoint()

@@ -18,12 +18,14 @@ if __package__ in (None, ""):
         sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
     sys.path.insert(0, str(_here.parent))
 
-from parallel_execution.commands.cli import entrypoint, main
+if __name__ == "__main__":  # Ctrl-C during the imports below exits 130 quietly (launch)
+    from parallel_execution.launch import entrypoint as _launch
+
+    _launch()
+
+from parallel_execution.commands.cli import main
 from parallel_execution.dispatcher import ParallelDispatcher, adispatch, dispatch
 from parallel_execution.inputs.schema import DispatchConfig, DispatchInput, DispatchResult, Task
 
 __all__ = ["DispatchConfig", "DispatchInput", "DispatchResult", "ParallelDispatcher", "Task", "adispatch",
            "dispatch", "main"]
-
-if __name__ == "__main__":
-    entrypoint()

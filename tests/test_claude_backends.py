@@ -79,11 +79,12 @@ def test_broken_code_is_repaired_in_the_same_session(tmp_path: Path, monkeypatch
     assert out["total_cost_usd"] == 0.04 and ctx.cost_usd == 0.04
     assert [(e["round"], e["passed"], e["failed"]) for e in events(ctx, "claude_validation")] == [
         (0, False, ["names_resolve"]), (1, True, [])]
-    # The coder definition is the system prompt; edits are accepted without anyone to ask.
+    # The coder definition is the system prompt; its write tools are approved in the staging folder only.
     coder_body = (REPO / "agents" / "coder.md").read_text().split("\n---\n", 1)[1].strip()
     assert first["system_prompt"] == coder_body
-    assert first["argv"][first["argv"].index("--permission-mode") + 1] == "acceptEdits"
-    assert first["argv"][first["argv"].index("--allowedTools") + 1] == "Read,Write,Edit,Grep,Glob"
+    assert first["argv"][first["argv"].index("--permission-mode") + 1] == "default"
+    assert first["argv"][first["argv"].index("--allowedTools") + 1] == \
+        "Read,Grep,Glob,Edit(nodes/.dispatch-staging/t1.1/**)"
 
 
 def test_code_that_stays_broken_never_reaches_the_output_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -20,7 +20,9 @@ def test_rules_allow_the_safe_subcommands_and_ask_for_the_rest() -> None:
     assert set(rules.ask) == {"Bash(dispatch-runner * --allow-commands*)", "Bash(dispatch-runner --allow-commands*)",
                               "Bash(dispatch-runner * --allow-outside-project*)",
                               "Bash(dispatch-runner --allow-outside-project*)",
-                              "Bash(dispatch-runner install-agents *)", "Bash(dispatch-runner claude *)"}
+                              "Bash(dispatch-runner install-agents *)", "Bash(dispatch-runner claude *)",
+                              "Bash(dispatch-runner worktrees prune *)"}
+    assert "Bash(dispatch-runner worktrees list *)" in rules.allow  # read-only; prune removes folders
 
 
 def test_merge_is_idempotent_and_creates_the_file(tmp_path: Path) -> None:

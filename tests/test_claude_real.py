@@ -2,7 +2,7 @@
 
 Without credentials (the normal case in CI) the real CLI still runs offline up to the API call: it
 must accept every flag we pass and its "Not logged in" answer must be classified as such, never as
-a success. Pointed at a local stand-in of the Messages API (``fake_claude/fake_api.py``) it runs
+a success. Pointed at a local stand-in of the Messages API (``fake_messages_api``) it runs
 whole sessions offline: tool calls, structured output, a 429, the turn limit, all with the real
 program's own result objects. With credentials (``ANTHROPIC_API_KEY``, ``CLAUDE_CODE_OAUTH_TOKEN`` or a logged-in
 ``~/.claude``) one tiny real session runs instead (marker ``real_claude``; it costs a fraction of a
@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from fake_claude.harness import make_ctx
+from fake_messages_api import Error, Text, Tool
 
 from parallel_execution.agents.claude import ClaudeAgent, ClaudeInput
 from parallel_execution.claude_code.binary import bundled_binary
@@ -90,7 +91,7 @@ def test_real_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def local_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[list], Any]]:
     """``local_api(script)`` starts a stand-in Messages API and points the real CLI at it."""
-    from fake_claude.fake_api import fake_api
+    from fake_messages_api import serve
 
     monkeypatch.setenv("PARALLEL_DISPATCH_CLAUDE_BIN", str(REAL))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "config"))
@@ -100,8 +101,8 @@ def local_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
     with contextlib.ExitStack() as stack:
 
         def start(script: list) -> Any:
-            server = stack.enter_context(fake_api(script))
-            monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+            server = stack.enter_context(serve(script=script))
+            monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
             return server
 
         yield start
@@ -110,7 +111,7 @@ def local_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Calla
 def test_real_cli_success_with_a_tool_call(tmp_path: Path, local_api):
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "notes.txt").write_text("hello\n")
-    server = local_api([("tool", "Read", {"file_path": str(tmp_path / "ws" / "notes.txt")}), ("text", "pong")])
+    server = local_api([Tool("Read", {"file_path": str(tmp_path / "ws" / "notes.txt")}), Text("pong")])
     out = run(tmp_path, allowed_tools=["Read"], model="claude-sonnet-4-5", max_turns=3)
     assert out["result"] == "pong" and out["num_turns"] == 2
     assert out["total_cost_usd"] > 0 and out["usage"]["input_tokens"] == 200 and out["usage"]["output_tokens"] == 40
@@ -120,15 +121,15 @@ def test_real_cli_success_with_a_tool_call(tmp_path: Path, local_api):
 
 
 def test_real_cli_structured_output(tmp_path: Path, local_api):
-    local_api([("tool", "StructuredOutput", {"verdict": "ok"})])
+    local_api([Tool("StructuredOutput", {"verdict": "ok"})])
     out = run(tmp_path, output_schema={"type": "object", "properties": {"verdict": {"type": "string"}},
                                        "required": ["verdict"]})
     assert out["structured_output"] == {"verdict": "ok"}
 
 
 def test_real_cli_rate_limit_is_retried_and_lowers_concurrency(tmp_path: Path, local_api):
-    limit = ("error", 429, "rate_limit_error", "This request would exceed the rate limit")
-    server = local_api([limit, limit, ("text", "pong")])
+    limit = Error(429, "rate_limit_error", "This request would exceed the rate limit")
+    server = local_api([limit, limit, Text("pong")])
     ctx = make_ctx(tmp_path)
     data = ClaudeInput.model_validate({"prompt": "ping", "rate_limit_backoff_seconds": 0.05},
                                       context=ctx.workspace.as_context())
@@ -140,10 +141,27 @@ def test_real_cli_rate_limit_is_retried_and_lowers_concurrency(tmp_path: Path, l
     assert len(server.requests) == 3
 
 
+def test_real_cli_lets_the_coder_write_only_its_staging_folder(tmp_path: Path, local_api):
+    # The coder backend's permissions, against the real CLI: the staging copy is written, a write
+    # anywhere else in the workspace is denied (acceptEdits used to let it through).
+    from parallel_execution.claude_code.backends import _staging_only
+
+    workspace = tmp_path / "ws"
+    staging = workspace / "nodes" / ".dispatch-staging" / "t1.1"
+    staging.mkdir(parents=True)
+    elsewhere = workspace / "nodes" / "other.py"
+    local_api([Tool("Write", {"file_path": str(staging / "node.py"), "content": "x = 1\n"}),
+               Tool("Write", {"file_path": str(elsewhere), "content": "y = 2\n"}), Text("done")])
+    out = run(tmp_path, allowed_tools=_staging_only(["Read", "Write", "Edit", "Grep"], staging, workspace),
+              permission_mode="default", max_turns=4)
+    assert (staging / "node.py").read_text() == "x = 1\n" and not elsewhere.exists()
+    assert [d["tool_input"]["file_path"] for d in out["permission_denials"]] == [str(elsewhere)]
+
+
 def test_real_cli_max_turns(tmp_path: Path, local_api):
     (tmp_path / "ws").mkdir()
     (tmp_path / "ws" / "a.txt").write_text("a\n")
-    local_api([("tool", "Read", {"file_path": str(tmp_path / "ws" / "a.txt")})] * 3)
+    local_api([Tool("Read", {"file_path": str(tmp_path / "ws" / "a.txt")})] * 3)
     with pytest.raises(TaskFailure, match=r"^stopped at the turn limit: Reached maximum number of turns \(1\)$") as info:
         run(tmp_path, allowed_tools=["Read"], max_turns=1)
     assert info.value.retryable is False and info.value.output["total_cost_usd"] > 0
@@ -151,7 +169,7 @@ def test_real_cli_max_turns(tmp_path: Path, local_api):
 
 def test_real_cli_rejected_key_is_not_logged_in_quickly(tmp_path: Path, local_api, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("CLAUDE_CODE_MAX_RETRIES")  # the CLI's default: ten retries over minutes
-    local_api([("error", 401, "authentication_error", "invalid x-api-key")] * 20)
+    local_api([Error(401, "authentication_error", "invalid x-api-key")] * 20)
     with pytest.raises(TaskFailure, match=r"^Claude Code is not authenticated: the API rejected the credentials 2 times "
                                           r"\(HTTP 401\)") as info:
         run(tmp_path)

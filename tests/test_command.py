@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import config
 from helpers import alive
 
@@ -106,7 +107,7 @@ def test_a_silent_command_leaves_no_log_files(trace_dir, workspace):
 
 
 def test_a_program_on_path_is_found_once_and_a_changed_path_is_honoured(trace_dir, workspace, tmp_path):
-    from parallel_execution.agents.command import _which
+    from parallel_execution.agents.command_spawn import _which
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -140,3 +141,20 @@ def test_a_symlink_planted_by_an_earlier_task_cannot_lead_a_later_one_out(trace_
     assert r["plant"].status == "success"  # validation passed: "link" did not exist yet
     assert r["write"].status == "error" and "outside the workspace" in r["write"].error
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("log", ["stdout", "stderr"])
+def test_a_symlink_planted_in_the_trace_folder_is_not_followed_by_a_log(trace_dir, workspace, tmp_path, log):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious")
+    plant = command("plant", [sys.executable, "-c",
+                              "import glob, os, sys; folder, = glob.glob(sys.argv[1] + '/*/');"
+                              f"os.symlink(sys.argv[2], folder + 'victim.{log}.log')", str(trace_dir), str(victim)])
+    speak = command("victim", [sys.executable, "-c", f"import sys; sys.{log}.write('hello')"])
+    speak["dependencies"] = ["plant"]
+    r = {x.task_id: x for x in dispatch([plant, speak], config(trace_dir, workspace), allow_commands=True).results}
+    assert r["plant"].status == "success" and r["victim"].status == "success", r["victim"].error
+    assert victim.read_text() == "precious"
+    logfile = Path(r["victim"].output[f"{log}_file"])
+    assert not logfile.is_symlink() and logfile.read_text() == "hello"
+    assert r["victim"].output[f"{log}_tail"] == "hello"

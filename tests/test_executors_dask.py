@@ -287,3 +287,29 @@ def test_worker_killed_mid_task_is_a_task_failure_never_a_silent_rerun(
     assert "the worker running this attempt died" in (outcome.error or "")
     time.sleep(1.0)  # a silent rerun would have started by now
     assert runs.read_text().splitlines() == ["started"]
+
+
+def test_isolated_tasks_run_in_their_worktrees_on_the_workers_and_merge(cluster: Any, tmp_path: Path) -> None:
+    # Worktrees are made and merged by the driver; the task itself runs on a worker, inside its tree.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    (repo / "base.txt").write_text("base\n")
+    git("add", ".")
+    git("-c", "user.name=u", "-c", "user.email=u@x", "commit", "-qm", "init")
+    tasks = [{"task_id": name, "agent": "command", "isolation": "worktree",
+              "input_data": {"argv": ["sh", "-c", f'echo {name} > {name}.txt; pwd']}} for name in ("a", "b")]
+    cfg = dask_config(tmp_path / "traces", repo, cluster, isolation={})
+    result = dispatch({"tasks": tasks, "config": cfg}, allow_commands=True)
+    assert result.status == "success", [r.error for r in result.results]
+    for r in result.results:
+        ran_in = r.output["stdout_tail"].strip()
+        assert ran_in != str(repo) and Path(ran_in).name == Path(r.isolation["worktree"]).name  # its own tree
+        assert r.isolation["merge"] == "merged" and r.isolation["worktree_removed"]
+        assert worker_pids(Path(r.trace_file)) - {os.getpid()}  # on a worker, not in the driver
+    assert sorted(git("ls-tree", "--name-only", result.isolation["tip"]).split()) == ["a.txt", "b.txt", "base.txt"]
+    assert git("status", "--porcelain") == "" and not (repo / "a.txt").exists()  # the user's tree untouched

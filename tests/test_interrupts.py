@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,8 +22,10 @@ SPAWNER = ("import os, subprocess, sys, time\n"
            "time.sleep(120)\n")
 
 
-def start_dispatch(ws: Path) -> subprocess.Popen:
-    (ws / "spawner.py").write_text(SPAWNER)
+def start_dispatch(ws: Path, *, ignore_sigterm: bool = False) -> subprocess.Popen:
+    # Ignoring SIGTERM (inherited by the child): only the SIGKILL after the grace period ends them.
+    prefix = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" if ignore_sigterm else ""
+    (ws / "spawner.py").write_text(prefix + SPAWNER)
     tasks = [{"task_id": f"hang{i}", "agent": "command",
               "input_data": {"argv": [sys.executable, "spawner.py", str(i)], "kill_grace_seconds": 1}}
              for i in range(3)]
@@ -65,9 +69,10 @@ def test_signal_cancels_cleanly_and_kills_every_process(tmp_path, signum, code):
     assert all(Path(tmp_path / r["trace_file"]).exists() for r in result["results"])
 
 
-def test_second_sigint_exits_at_once_with_a_consistent_journal(tmp_path):
-    proc = start_dispatch(tmp_path)
+def test_second_sigint_exits_at_once_with_a_consistent_journal_and_kills_every_process(tmp_path):
+    proc = start_dispatch(tmp_path, ignore_sigterm=True)
     started = pids(tmp_path)
+    assert len(started) == 4
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -76,11 +81,49 @@ def test_second_sigint_exits_at_once_with_a_consistent_journal(tmp_path):
     for journal in tmp_path.glob("traces/*/journal.jsonl"):
         for line in journal.read_text().splitlines():
             json.loads(line)  # every line whole
-    # The first signal's cancellation may not have reached the process groups; clean up ourselves.
-    for pid in started:
-        try:
-            import os
+    # Leaving at once still SIGKILLs every process group the run started (the first signal's
+    # SIGTERM was ignored and its grace period had not run out).
+    try:
+        assert wait_dead(started) == []
+    finally:
+        for pid in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+
+def test_a_signal_while_the_result_is_printed_does_not_cut_it(tmp_path):
+    # A large result (about 4 MB) into a pipe we read slowly: SIGTERM arrives mid-print.
+    tasks = [{"task_id": f"t{i}", "agent": "echo", "input_data": {"message": "x" * 40_000}} for i in range(100)]
+    doc = {"tasks": tasks, "config": {"trace_dir": str(tmp_path / "traces")}}
+    proc = subprocess.Popen([*RUNNER, "--quiet"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=runner_env())
+    proc.stdin.write(json.dumps(doc).encode())
+    proc.stdin.close()
+    first = proc.stdout.read(1)  # printing has started (the pipe holds at most 64 KiB more)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stdout.read()
+    proc.wait(timeout=30)
+    result = json.loads(first + rest)  # one complete document
+    assert result["status"] == "success" and len(result["results"]) == 100
+    assert proc.returncode == 0, proc.stderr.read().decode()
+
+
+def test_ctrl_c_while_the_runner_starts_exits_130_without_a_traceback(tmp_path):
+    # SIGINT once the interpreter is inside our imports (pydantic_core loaded), before any run.
+    for _ in range(3):
+        proc = subprocess.Popen([*RUNNER, "validate", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=runner_env())
+        maps = Path(f"/proc/{proc.pid}/maps")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                if "_pydantic_core" in maps.read_text():
+                    break
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 130, err.decode()
+        assert b"Traceback" not in err and b"KeyboardInterrupt" not in err, err.decode()
+        assert err.strip().endswith(b"interrupted")

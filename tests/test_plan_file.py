@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -336,13 +337,15 @@ def test_failure_is_written_back_and_retry_failed_resumes_the_plan(tmp_path: Pat
     assert {r["task_id"]: r["status"] for r in result["results"]} == {
         "compile": "success", "check": "error", "package": "skipped", "deploy": "skipped"}
     assert statuses(plan) == {"compile": "completed", "check": "failed", "package": "pending", "deploy": "pending"}
+    words = shlex.split(result["resume"]["command"])  # the ready command that continues the plan
+    assert words[:4] == ["dispatch-runner", "plan", str(plan), "--retry-failed"] and "--allow-commands" in words
 
     code, result, err = run_plan(capsys, plan, "--allow-commands")  # without --retry-failed: nothing can run
     assert code == 1 and result["results"] == []
     assert "plan has failed subtasks: check (fix the cause, then rerun with --retry-failed)" in err
 
     (tmp_path / "fixed").touch()
-    code, result, _ = run_plan(capsys, plan, "--allow-commands", "--retry-failed")
+    code, result, _ = run_plan(capsys, plan, *words[3:])
     assert code == 0 and [r["task_id"] for r in result["results"]] == ["check", "package", "deploy"]
     assert set(statuses(plan).values()) == {"completed"}
 

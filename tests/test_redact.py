@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
+import pytest
 from conftest import RUNNER, runner_env
 
+from parallel_execution.traces import secrets
 from parallel_execution.traces.redact import REDACTED, Redactor, looks_secret
 
 
@@ -127,3 +130,13 @@ def test_errors_events_stderr_stdout_and_input_json_hold_no_credentials(tmp_path
     for name, blob in blobs.items():
         assert password.encode() not in blob, name
         assert GH.encode() not in blob, name
+
+
+@pytest.mark.parametrize("text", ["x" * 40_000, "a-" * 20_000, "ab://" * 8_000, "a://b:" * 6_000,
+                                  "--x-" * 10_000, "-----BEGIN RSA PRIVATE KEY-----" * 1_300])
+def test_scanning_for_secrets_by_value_is_linear(text):
+    # Each of these once cost minutes (a quadratic backtrack per message); linear, they take ms.
+    started = time.perf_counter()
+    secrets.sub_bytes(text.encode())
+    secrets.has_secret_bytes(text.encode())
+    assert time.perf_counter() - started < 2.0

@@ -137,3 +137,73 @@ def test_run_resume_finds_the_earlier_dispatch_through_the_files_trace_dir(tmp_p
                             env=runner_env())
     assert second.returncode == 0, second.stdout.decode()
     assert json.loads(second.stdout)["resume"]["resumed_from"] == json.loads(first.stdout)["dispatch_id"]
+
+
+SECRET = "sk-live-0123456789abcdef"
+# Appends what it was given to got.txt: what a dependent really received.
+GOT = "import sys; open('got.txt', 'a').write(sys.argv[1] + '\\n')"
+
+
+def secret_pipeline(ws: Path, *, f_fails: bool) -> dict:
+    tasks = [{"task_id": "a", "agent": "echo", "input_data": {"message": {"api_key": SECRET}}},
+             {"task_id": "f", "agent": "echo", "input_data": {"fail_on_attempts": [1] if f_fails else []}},
+             {"task_id": "b", "agent": "command", "dependencies": ["a", "f"], "input_data": {
+                 "argv": [sys.executable, "-c", GOT, {"$from": "a", "select": ".message.api_key"}]}}]
+    return {"tasks": tasks, "config": {"workspace": str(ws), "trace_dir": str(ws / "traces")}}
+
+
+@pytest.mark.parametrize("private_copy", [True, False])
+def test_resume_never_passes_a_redacted_output_on(tmp_path, private_copy):
+    (tmp_path / "t.json").write_text(json.dumps(secret_pipeline(tmp_path, f_fails=True)))
+    first = subprocess.run([*RUNNER, "t.json", "--allow-commands", "--quiet"], cwd=tmp_path, capture_output=True,
+                           env=runner_env(), timeout=60)
+    assert first.returncode == 1
+    task_dir = tmp_path / "traces" / json.loads(first.stdout)["dispatch_id"]
+    assert SECRET not in (task_dir / "a.json").read_text()  # the trace is redacted
+    private = task_dir / "private" / "a.json"
+    assert private.stat().st_mode & 0o777 == 0o600 and private.parent.stat().st_mode & 0o777 == 0o700
+    if not private_copy:
+        private.unlink()
+    (tmp_path / "t.json").write_text(json.dumps(secret_pipeline(tmp_path, f_fails=False)))
+    second = subprocess.run([*RUNNER, "t.json", "--allow-commands", "--quiet", "--resume", "latest"], cwd=tmp_path,
+                            capture_output=True, env=runner_env(), timeout=60)
+    assert second.returncode == 0, second.stdout.decode()
+    resume = json.loads(second.stdout)["resume"]
+    if private_copy:
+        assert "a" in resume["reused"]
+    else:
+        assert resume["rerun"]["a"] == "its output held secrets (redacted in the trace) and no private copy is left"
+    assert (tmp_path / "got.txt").read_text() == SECRET + "\n"  # b got the real value, not "[REDACTED]"
+
+
+def chain(ws: Path, n: int, *, last_fails: bool) -> dict:
+    (ws / "record.py").write_text(RECORD)
+    tasks = [{"task_id": f"t{i}", "agent": "command", "dependencies": [f"t{i - 1}"] if i else [],
+              "input_data": {"argv": [sys.executable, "record.py", f"t{i}", "0"]}} for i in range(n - 1)]
+    tasks.append({"task_id": "last", "agent": "echo", "dependencies": [f"t{n - 2}"],
+                  "input_data": {"fail_on_attempts": [1] if last_fails else []}})
+    return {"tasks": tasks, "config": {"workspace": str(ws), "trace_dir": str(ws / "traces")}}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT])
+def test_an_interrupted_resume_does_not_forget_earlier_successes(tmp_path, signum):
+    n = 30
+    (tmp_path / "t.json").write_text(json.dumps(chain(tmp_path, n, last_fails=True)))
+    first = subprocess.run([*RUNNER, "t.json", "--allow-commands", "--quiet"], cwd=tmp_path, capture_output=True,
+                           env=runner_env(), timeout=120)
+    assert first.returncode == 1
+    # A resume interrupted as soon as its index exists: it recorded little or nothing of the chain.
+    (tmp_path / "t.json").write_text(json.dumps(chain(tmp_path, n, last_fails=False)))
+    proc = subprocess.Popen([*RUNNER, "t.json", "--allow-commands", "--quiet", "--resume", "latest"], cwd=tmp_path,
+                            env=runner_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while len(list((tmp_path / "traces").glob("dispatch-*.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.002)
+    proc.send_signal(signum)
+    proc.communicate(timeout=60)
+    third = subprocess.run([*RUNNER, "t.json", "--allow-commands", "--quiet", "--resume", "latest"], cwd=tmp_path,
+                           capture_output=True, env=runner_env(), timeout=120)
+    assert third.returncode == 0, third.stdout.decode()
+    reused = set(json.loads(third.stdout)["resume"]["reused"])
+    assert {f"t{i}" for i in range(n - 1)} <= reused
+    assert Counter((tmp_path / "runs.log").read_text().split()) == Counter(f"t{i}" for i in range(n - 1))

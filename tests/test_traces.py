@@ -7,7 +7,6 @@ import os
 import subprocess
 from pathlib import Path
 
-import pytest
 from conftest import RUNNER, config, runner_env
 
 from parallel_execution import dispatch
@@ -92,22 +91,14 @@ def test_trace_files_are_not_world_writable(trace_dir):
     assert not os.stat(result.results[0].trace_file).st_mode & 0o002
 
 
-def test_a_full_disk_is_reported_and_the_result_still_comes(tmp_path):
-    disk = tmp_path / "tiny"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
-    try:
-        tasks = [{"task_id": f"t{i}", "agent": "echo", "input_data": {"message": "x" * 4000}} for i in range(40)]
-        doc = {"tasks": tasks, "config": {"trace_dir": str(disk / "traces")}}
-        proc = subprocess.run([*RUNNER, "--quiet"], input=json.dumps(doc).encode(), capture_output=True,
-                              env=runner_env(), timeout=60)
-        result = json.loads(proc.stdout)
-        assert proc.returncode == 0 and result["status"] == "success"  # the work itself succeeded
-        assert any("No space left on device" in e for e in result["trace_errors"])
-        assert b"No space left on device" in proc.stderr  # said on stderr too
-        assert sum(r["trace_file"] is None for r in result["results"]) > 0
-        assert not list(disk.rglob("*.tmp"))  # no half-written files left behind
-    finally:
-        subprocess.run(["umount", str(disk)], capture_output=True)
+def test_a_full_disk_is_reported_and_the_result_still_comes(tiny_disk):
+    tasks = [{"task_id": f"t{i}", "agent": "echo", "input_data": {"message": "x" * 4000}} for i in range(40)]
+    doc = {"tasks": tasks, "config": {"trace_dir": str(tiny_disk / "traces")}}
+    proc = subprocess.run([*RUNNER, "--quiet"], input=json.dumps(doc).encode(), capture_output=True,
+                          env=runner_env(), timeout=60)
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 0 and result["status"] == "success"  # the work itself succeeded
+    assert any("No space left on device" in e for e in result["trace_errors"])
+    assert b"No space left on device" in proc.stderr  # said on stderr too
+    assert sum(r["trace_file"] is None for r in result["results"]) > 0
+    assert not list(tiny_disk.rglob("*.tmp"))  # no half-written files left behind

@@ -139,10 +139,15 @@ def test_an_index_still_running_is_completed_from_the_task_traces_written(trace_
     for task in index["tasks"]:  # what a crashed run leaves: the first index, nothing finished in it
         task.update(status="pending", error=None, started_ms=None, finished_ms=None, attempts=0, trace_file=None)
     index_file.write_text(json.dumps(index))
-    (trace_dir / result.dispatch_id / "d.json").unlink()  # d never finished
+    (trace_dir / result.dispatch_id / "d.json").unlink()  # d never finished: no trace, no journal line
+    journal = trace_dir / result.dispatch_id / "journal.jsonl"
+    journal.write_text("".join(line + "\n" for line in journal.read_text().splitlines()
+                               if json.loads(line)["task_id"] != "d"))
+    (trace_dir / result.dispatch_id / "c.json").unlink()  # c's trace is lost, its journal line is not
     record = load_dispatch(str(index_file))
     assert [t["status"] for t in record.tasks] == ["success", "success", "error", "pending"]
     assert record.task("b")["attempts"] == 2 and record.task("b")["finished_ms"] > 0
+    assert record.task("c")["trace_file"] is None and record.task("c")["attempts"] == 1  # from the journal
     assert record.task("d")["trace_file"] is None and record.task_trace("d") is None
 
 

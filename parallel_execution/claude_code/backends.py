@@ -46,6 +46,7 @@ Validator = Callable[[str], tuple[bool, list[dict[str, Any]]] | Awaitable[tuple[
 STAGING_DIR = ".dispatch-staging"
 _CODER_TOOLS = ["Read", "Write", "Edit", "Grep", "Glob"]
 _DEBUG_TOOLS = ["Read", "Grep", "Glob"]
+_WRITE_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
 
 
 async def generate_code(
@@ -97,7 +98,10 @@ async def generate_code(
     )
     request = _request(definition, prompt, ctx, model=model, max_turns=max_turns, max_budget_usd=max_budget_usd,
                        stall_timeout_seconds=stall_timeout_seconds, default_tools=_CODER_TOOLS,
-                       permission_mode="acceptEdits")  # headless: edits need no one to approve them
+                       permission_mode="default")
+    # Writes are approved in the staging folder only: acceptEdits let the session edit any file of
+    # the workspace (checked with the real CLI); headless, a write elsewhere is now denied.
+    request = replace(request, allowed_tools=_staging_only(request.allowed_tools or (), staging_dir, ctx.workspace.root))
     worker = ClaudeWorker(ctx)
     root = ctx.workspace.root
     before = await asyncio.to_thread(snapshot, root)
@@ -242,6 +246,20 @@ def _failed(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def _check_name(check: dict[str, Any]) -> str:
     return str(check.get("name") or check.get("check") or check.get("rule") or check.get("id") or "check")
+
+
+def _staging_only(tools: Sequence[str], staging_dir: Path, root: Path) -> list[str]:
+    """``tools`` with every bare write tool replaced by one rule for the staging folder.
+
+    The CLI matches its Write tool against ``Edit(...)`` rules (a ``Write(...)`` rule does not match),
+    and a path in a rule is relative to the session's working directory, the workspace.
+    """
+    scoped = [tool for tool in tools if tool not in _WRITE_TOOLS]
+    try:
+        where = staging_dir.relative_to(root).as_posix()
+    except ValueError:  # not under the root as spelt (a symlinked root): "//" starts an absolute path
+        where = "/" + staging_dir.as_posix()
+    return [*scoped, f"Edit({where}/**)"]
 
 
 def _unexpected(changes: dict[str, Any], target: str) -> list[str]:

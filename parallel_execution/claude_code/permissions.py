@@ -55,9 +55,10 @@ __all__ = [
 ]
 
 RUNNER_PREFIXES = ("dispatch-runner", "python -m parallel_execution")
-SAFE_SUBCOMMANDS = ("validate", "run", "resume", "plan", "wait", "report", "traces", "schema")
+SAFE_SUBCOMMANDS = ("validate", "run", "resume", "plan", "wait", "report", "traces", "schema", "worktrees list")
 DANGEROUS_FLAGS = ("--allow-commands", "--allow-outside-project")
-ASK_SUBCOMMANDS = ("install-agents", "claude")
+# prune removes worktrees (committing their work first) and, with --branches, run results: the user says yes.
+ASK_SUBCOMMANDS = ("install-agents", "claude", "worktrees prune")
 TASK_FILE_RULE = "Edit(.dispatch/**)"
 
 

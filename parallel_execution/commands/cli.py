@@ -27,6 +27,7 @@ import sys
 from typing import Any, NoReturn
 
 from parallel_execution import __version__
+from parallel_execution.commands import common
 from parallel_execution.commands.common import (  # the shared helpers, re-exported for 0.1 callers
     EXIT_FAILED,
     EXIT_INVALID,
@@ -141,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entrypoint() -> None:
+    common.owns_process_tree = True
     code = main()
+    from parallel_execution.run import containment
+
+    containment.kill_everything()  # whatever of a dispatch is still alive dies with the CLI
     # The result is out. Interpreter shutdown resets signal handlers to the defaults, so a late
     # Ctrl-C would turn our exit code into "killed by SIGINT": hold signals until we are gone.
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_EXIT)

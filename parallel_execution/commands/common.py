@@ -9,12 +9,12 @@ subcommand's module, so start-up loads nothing another subcommand needs).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from parallel_execution.commands.signals import SIGNAL_EXIT, RunSignals
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs import project_guard
 from parallel_execution.traces.fsio import dumps_json
@@ -28,13 +28,26 @@ __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SIGNAL_EXIT", "add_run_opt
            "execute", "load_plan", "read_input"]
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
-SIGNAL_EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
+owns_process_tree = False  # set by cli.entrypoint: this process is the dispatch-runner program itself
 
 
 def emit(document: Any) -> None:
-    """Write the one JSON document to stdout."""
-    sys.stdout.buffer.write(dumps_json(document, indent=True) + b"\n")
+    """Write the one JSON document to stdout, whole.
+
+    Straight to the file descriptor where there is one: a signal handler running in the middle of
+    a large ``BufferedWriter.write`` into a pipe made it drop the rest (the result cut at 128 KiB).
+    """
+    data = dumps_json(document, indent=True) + b"\n"
     sys.stdout.flush()
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in tests, a notebook)
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def read_input(path: str) -> bytes:
@@ -102,10 +115,18 @@ _CARRIED_SWITCHES = (("fail_fast", "--fail-fast"), ("allow_commands", "--allow-c
 
 
 def resume_command(dispatch_id: str, args: argparse.Namespace, file: str | None) -> str:
-    """The command that continues ``dispatch_id`` with the flags of the run that made it."""
+    """The command that continues ``dispatch_id`` with the flags of the run that made it.
+
+    A plan run (``args.plan_file``) is continued by running the plan again: its statuses were
+    written back, so completed subtasks are skipped and ``--retry-failed`` reruns the failed ones.
+    """
     import shlex
 
-    words = ["dispatch-runner", "resume", dispatch_id] + ([file] if file and file != "-" else [])
+    if plan_file := getattr(args, "plan_file", None):
+        words = ["dispatch-runner", "plan", plan_file, "--retry-failed"]
+        words += [f"--phase={phase}" for phase in getattr(args, "phase", None) or ()]
+    else:
+        words = ["dispatch-runner", "resume", dispatch_id] + ([file] if file and file != "-" else [])
     for attribute, flag in _CARRIED_FLAGS:
         if (value := getattr(args, attribute, None)) is not None:
             words += [flag, str(value)]
@@ -116,42 +137,22 @@ def resume_command(dispatch_id: str, args: argparse.Namespace, file: str | None)
 def execute(run: DispatchRun, args: argparse.Namespace | None = None, file: str | None = None) -> int:
     """Run with signal handling; print the result; return the exit code.
 
-    With ``args`` (run and resume), a run that did not fully succeed carries ``resume.command``: the
-    ready command that continues it (``file``: the input file to pass, when there is one).
+    With ``args`` (run, resume and plan), a run that did not fully succeed carries ``resume.command``:
+    the ready command that continues it (``file``: the input file to pass, when there is one).
     """
     from parallel_execution.dispatcher import run_sync
+    from parallel_execution.run import containment
 
-    received: list[int] = []
-
-    async def go() -> Any:
-        loop = asyncio.get_running_loop()
-
-        def on_signal(signum: int) -> None:
-            if received:  # second signal: leave now; the journal is only written between steps
-                os._exit(SIGNAL_EXIT.get(signum, 130))
-            received.append(signum)
-            print(f"dispatch-runner: {signal.Signals(signum).name}, cancelling (again to exit at once)",
-                  file=sys.stderr)
-            run.stop(f"interrupted by {signal.Signals(signum).name}")
-
-        for signum in SIGNAL_EXIT:
-            loop.add_signal_handler(signum, on_signal, signum)
-        try:
-            return await run.run()
-        finally:
-            for signum in SIGNAL_EXIT:
-                loop.remove_signal_handler(signum)
-
-    result = run_sync(go())
-    for signum in SIGNAL_EXIT:  # from here on, a signal while we print means: leave now
-        signal.signal(signum, lambda n, _frame: os._exit(SIGNAL_EXIT.get(n, 130)))
-    document = result.model_dump(mode="json")
-    if args is not None and result.status != "success" and result.trace_index is not None:
-        document["resume"] = {**(document["resume"] or {}),
-                              "command": resume_command(result.dispatch_id, args, file)}
-    emit(document)
+    if owns_process_tree:  # the CLI (not a Python caller of main()): orphans of task programs come
+        containment.become_subreaper()  # back to it; cli.entrypoint kills what is left at exit
+    with RunSignals(lambda signum: run.stop(f"interrupted by {signal.Signals(signum).name}")) as guard:
+        result = run_sync(guard.running(run.run()))
+        guard.printing()  # once printing starts it finishes: a signal now is only noted
+        document = result.model_dump(mode="json")
+        if args is not None and result.status != "success" and result.trace_index is not None:
+            document["resume"] = {**(document["resume"] or {}),
+                                  "command": resume_command(result.dispatch_id, args, file)}
+        emit(document)
     for problem in result.trace_errors:
         print(f"dispatch-runner: warning: {problem}", file=sys.stderr)
-    if received:
-        return SIGNAL_EXIT[received[0]]
-    return result.exit_code
+    return guard.exit_code or result.exit_code

@@ -74,13 +74,19 @@ class Detached:
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (killed, not yet reaped by its parent) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+    except OSError:  # no /proc here: kill(pid, 0) is all we know
+        return True
+    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
 
 
 def _records(root: Path) -> list[Detached]:

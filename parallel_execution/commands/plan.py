@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     writer = StatusWriter(store, subtask_of, reclaimed)
     try:
         code = execute(DispatchRun(plan, dispatch_id=dispatch_id,
-                                   observers=[writer, *progress.observers_from_args(args, plan)]))
+                                   observers=[writer, *progress.observers_from_args(args, plan)]), args)
     finally:
         writer.close()
     failed = [str(s.id) for p in parse_plan(store.read_text(), args.plan_file).model.phases

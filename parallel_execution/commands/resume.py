@@ -13,7 +13,7 @@ from parallel_execution.commands.common import add_run_options, apply_overrides,
 from parallel_execution.dispatcher import DispatchRun
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs.validate import build_plan, parse_input
-from parallel_execution.run.resume import PriorDispatch, load_prior
+from parallel_execution.run.resume import REDACTED_ONLY, PriorDispatch, load_prior
 from parallel_execution.traces.layout import INPUT_NAME
 from parallel_execution.traces.redact import REDACTED
 from parallel_execution.views import progress
@@ -40,6 +40,10 @@ def resume_run(args: argparse.Namespace, ref: str, raw: bytes | None) -> int:
                 f"the stored input of {prior.dispatch_id} had secrets redacted; resume with the original file: "
                 f"dispatch-runner run FILE --resume {prior.dispatch_id}", None, "file")])
     plan = build_plan(apply_overrides(parse_input(raw), args), allow_commands=args.allow_commands)
+    for planned in plan.tasks:  # a placeholder may be reported, never passed on to a dependent
+        if planned.task_id in prior.redacted and planned.dependents:
+            del prior.reuse[planned.task_id]
+            prior.rerun_reasons[planned.task_id] = REDACTED_ONLY
     reasons = {t.task_id: prior.rerun_reasons.get(t.task_id, "never finished") for t in plan.tasks}
     run = DispatchRun(plan, observers=progress.observers_from_args(args, plan), reuse=prior.reuse,
                       resumed_from=prior.dispatch_id, rerun_reasons=reasons,

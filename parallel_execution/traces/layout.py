@@ -6,6 +6,7 @@
     <trace_dir>/<dispatch_id>/                     the dispatch's folder ("task dir")
         journal.jsonl                              one fsynced line per finished task
         input.json                                 the input as run (secrets redacted)
+        private/<task_id>.json                     (0700/0600) real outputs behind redacted ones
         <task_id>.json                             a task's trace
         <task_id>.<what>.<ext>                     a task's files from attempt 1 (``stdout.log``)
         <task_id>.attempt<N>.<what>.<ext>          the same from attempt N >= 2
@@ -30,12 +31,13 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["INDEX_PREFIX", "INDEX_SUFFIX", "INPUT_NAME", "JOURNAL_NAME", "artifact_name", "dispatch_dir",
+__all__ = ["INDEX_PREFIX", "INDEX_SUFFIX", "INPUT_NAME", "JOURNAL_NAME", "PRIVATE_DIR", "artifact_name", "dispatch_dir",
            "dispatch_id_of", "index_path", "is_index_name", "legacy_trace_name", "task_stem", "trace_name"]
 
 INDEX_PREFIX, INDEX_SUFFIX = "dispatch-", ".json"
 JOURNAL_NAME = "journal.jsonl"
 INPUT_NAME = "input.json"  # the dispatch input as run, so a dispatch can be resumed by id
+PRIVATE_DIR = "private"  # a folder: task files always have a suffix, so no task id collides with it
 _RESERVED_STEMS = frozenset({"input", "journal"})
 _ATTEMPT_PART = re.compile(r"attempt\d+", re.IGNORECASE)
 _SAFE = re.compile(r"[A-Za-z0-9_-]")

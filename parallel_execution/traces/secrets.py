@@ -31,10 +31,13 @@ _TOKENS = (
     r"|[sr]k_live_[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
 )
 _BEARER = r"((?:[Bb]earer|BEARER|Basic)[ \t]+)[A-Za-z0-9._~+/=-]{16,}"
-_PEM = r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"
+# Every pattern is linear in the text it scans (40 KB of "xxxx" once took the runner minutes): a
+# variable-length part either starts right after a fixed prefix, or is bounded and anchored by a
+# look-behind so it is tried from the start of a run of word characters only, not from inside it.
+_PEM = r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:(?!-----BEGIN ).){0,16384}?-----END [A-Z ]{0,40}PRIVATE KEY-----"
 # scheme://user:password@host - the password part (no '/', '@' or whitespace inside).
-_USERINFO = r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@\"']*:)[^/\s@\"']+(@)"
-_SECRET_FLAG = (r"(?i:-{1,2}(?:[A-Za-z0-9_-]*[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key|apikey"
+_USERINFO = r"(?<![A-Za-z0-9+.-])([A-Za-z][A-Za-z0-9+.-]{0,31}://[^/\s:@\"']{0,256}:)[^/\s@\"']+(@)"
+_SECRET_FLAG = (r"(?i:(?<![A-Za-z0-9_-])-{1,2}(?:[A-Za-z0-9_-]{0,48}[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key|apikey"
                 r"|access[_-]?key|private[_-]?key|auth|credentials?)(?![A-Za-z0-9]))")
 _FLAG_VALUE = rf"({_SECRET_FLAG}(?:=|[ \t]+))(?!-)[^\s\"'\\]+"
 

@@ -11,7 +11,9 @@ of one), or ``latest`` (the most recently started dispatch in the trace folder):
 The layout is ``traces.layout``'s. Paths are derived from where the index *is*, not from the paths
 recorded in it (those are relative to the directory the run started in), so a trace folder can be
 moved or read from anywhere. An index still saying ``running`` (a live or crashed run) is completed
-from the task traces already written: a task whose trace exists reports that trace's status.
+from the task traces already written (a task whose trace exists reports that trace's status), else
+from the journal. A damaged task trace (not JSON, truncated) is skipped and named in ``damaged``
+and in its entry's ``trace_error``; it does not stop reports, queries or resume of the rest.
 
 Every problem a caller can cause (unknown id, missing folder, a file that is not an index) raises
 ``InvalidInput`` with a message saying what was looked for and where, so the CLI exits 2.
@@ -132,6 +134,9 @@ class DispatchRecord:
     index: dict[str, Any]
     _traces: dict[str, dict[str, Any] | None] = field(default_factory=dict, repr=False)
     _tasks: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _journal: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    # task id -> why its trace file could not be used (not JSON, not a task trace, unreadable)
+    damaged: dict[str, str] = field(default_factory=dict)
 
     @property
     def dispatch_id(self) -> str:
@@ -167,13 +172,20 @@ class DispatchRecord:
             entries = []
             for raw in self.index.get("tasks") or []:
                 entry = dict(raw)
+                task_id = str(entry.get("task_id"))
                 if entry.get("status") in (None, "pending"):
-                    trace = self.task_trace(str(entry.get("task_id")))
+                    trace = self.task_trace(task_id)
                     if trace is not None:
                         entry.update({k: trace.get(k) for k in _FROM_TRACE})
                         entry["attempts"] = len(trace.get("attempts") or [])
-                path = self.trace_path(str(entry.get("task_id")))
-                entry["trace_file"] = str(path) if path.is_file() else None
+                    elif task_id in self.journal():  # no usable trace: the journal still knows the end
+                        line = self.journal()[task_id]
+                        entry.update(status=line.get("status"), finished_ms=line.get("finished_ms"),
+                                     attempts=line.get("attempts") or 0)
+                path = self.trace_path(task_id)
+                entry["trace_file"] = str(path) if path.is_file() and task_id not in self.damaged else None
+                if task_id in self.damaged:
+                    entry["trace_error"] = self.damaged[task_id]
                 entries.append(entry)
             self._tasks = entries
         return self._tasks
@@ -197,12 +209,36 @@ class DispatchRecord:
         ended, still running, or the run crashed first)."""
         if task_id not in self._traces:
             path = self.trace_path(task_id)
-            if not path.is_file():
-                self._traces[task_id] = None
-            else:
-                document = read_json(path)
-                self._traces[task_id] = document if isinstance(document, dict) else None
+            document: Any = None
+            if path.is_file():
+                try:
+                    document = read_json(path)
+                except InvalidInput as exc:  # one damaged trace must not block the whole dispatch
+                    self.damaged[task_id] = exc.issues[0].message
+                    document = None
+                if document is not None and not isinstance(document, dict):
+                    self.damaged[task_id] = f"{str(path)!r} is not a task trace"
+                    document = None
+            self._traces[task_id] = document
         return self._traces[task_id]
+
+    def journal(self) -> dict[str, dict[str, Any]]:
+        """The last journal line of each task (the durable record); torn lines are left out."""
+        if self._journal is None:
+            last: dict[str, dict[str, Any]] = {}
+            try:
+                raw = self.journal_path.read_bytes()
+            except OSError:
+                raw = b""
+            for line in raw.splitlines():
+                try:
+                    entry = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # torn by a crash: that task did not finish durably
+                if isinstance(entry, dict) and isinstance(entry.get("task_id"), str):
+                    last[entry["task_id"]] = entry
+            self._journal = last
+        return self._journal
 
     def task_traces(self) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
         """(index entry, trace or None) for every task, in input order."""
@@ -221,8 +257,12 @@ class DispatchRecord:
         """The index with each task entry merged with its full trace (for jq queries)."""
         tasks = []
         for entry, trace in self.task_traces():
-            tasks.append({**(trace or {}), **{k: v for k, v in entry.items() if k not in (trace or {})},
-                          "trace_file": entry["trace_file"]})
+            merged = {**(trace or {}), **{k: v for k, v in entry.items() if k not in (trace or {})},
+                      "trace_file": entry["trace_file"]}
+            damage = self.damaged.get(str(entry.get("task_id")))
+            if damage:
+                merged.update(trace_file=None, trace_error=damage)
+            tasks.append(merged)
         return {**self.index, "index_file": str(self.index_path), "tasks": tasks}
 
 

@@ -3,7 +3,9 @@
 Layout under ``trace_dir``: ``traces.layout`` (the dispatch folder is created exclusively, never
 shared between runs). The index holds config, user_prompt, every task's status, timings and trace
 path, and the summary; a task's trace is written once when the task ends; the journal has one line
-per finished task (digests), fsynced; ``input.json`` is the input as run (for resume).
+per finished task (digests), fsynced; ``input.json`` is the input as run (for resume);
+``private/`` (mode 0700, files 0600) holds the real output of a task that others read and whose
+trace had secrets redacted, so a resume passes the real value on, never the placeholder.
 
 Every document carries ``schema_version`` and ``dispatch_id``. The index and ``input.json`` are
 written atomically (temp + rename); task files are created under their final name in one write,
@@ -41,7 +43,7 @@ from parallel_execution.run.digests import input_digest
 from parallel_execution.run.observers import Observer
 from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
-from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, index_path, trace_name
+from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
 
 __all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
@@ -68,18 +70,22 @@ class TraceWriter(Observer):
 
     def open(self) -> bool:
         """Create the dispatch folder (exclusively), the journal and the initial index."""
+        step = self.task_dir  # what is being created, for the message if it fails (a full disk)
         try:
             self.trace_dir.mkdir(parents=True, exist_ok=True)
             self.task_dir.mkdir(mode=0o755)
-            self._writer = _DurableWriter(self.task_dir / JOURNAL_NAME, self._fail)
-            atomic_write_json(self.task_dir / INPUT_NAME, self.redactor.scrub({
+            step = self.task_dir / JOURNAL_NAME
+            self._writer = _DurableWriter(step, self._fail)
+            step = self.task_dir / INPUT_NAME
+            atomic_write_json(step, self.redactor.scrub({
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
                 "config": self.plan.config.model_dump(mode="json"), "user_prompt": self.plan.user_prompt,
             }))
             self._write_index(status="running", result=None)
             return True
         except OSError as exc:
-            self._fail(f"cannot create trace folder {str(self.task_dir)!r}: {exc.strerror or exc}")
+            what = "trace folder " if step == self.task_dir else ""
+            self._fail(f"cannot create {what}{str(step)!r}: {exc.strerror or exc}")
             return False
 
     def task_file(self, task_id: str) -> str | None:
@@ -115,7 +121,7 @@ class TraceWriter(Observer):
             "resumed": outcome.resumed,
             "input_data": scrub(task.input_data),
             "resolved_input": scrub(outcome.resolved_input),
-            "output": scrub(outcome.output),
+            "output": (output := scrub(outcome.output)),
             "attempts": [a.to_json() for a in outcome.attempts],
             "started_ms": outcome.started_ms,
             "finished_ms": outcome.finished_ms,
@@ -133,7 +139,14 @@ class TraceWriter(Observer):
         }) + b"\n"
         # Known secret values can still hide in errors and events: one byte-level pass catches them.
         data = self.redactor.scrub_bytes(dumps_json(document, indent=True)) + b"\n"
-        self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)))
+        # Redaction changed the output of a task others read: keep the real one where only its owner
+        # can read it, so a resume passes it on. Written just before the journal line; without
+        # dependents nobody reads it, so no secret goes to disk.
+        private = None
+        if output is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
+            private = (self.task_dir / PRIVATE_DIR / trace_name(task.task_id), dumps_json(outcome.output))
+        self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)),
+                            private)
 
     def commit(self) -> asyncio.Future[None] | None:
         """A future that resolves once every journal line submitted so far is durable (None: nothing to wait for)."""
@@ -203,13 +216,15 @@ class _DurableWriter:
 
     def __init__(self, journal: Path, on_error: Callable[[str], None]) -> None:
         self._file = open(journal, "ab")  # noqa: SIM115 (owned by the thread until close)
+        self._path = str(journal)
         self._on_error = on_error
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, path: Path, data: bytes, journal_line: bytes, written: Callable[[], None]) -> None:
-        self._queue.put((path, data, journal_line, written))
+    def submit(self, path: Path, data: bytes, journal_line: bytes, written: Callable[[], None],
+               private: tuple[Path, bytes] | None = None) -> None:
+        self._queue.put((path, data, journal_line, written, private))
 
     def barrier(self) -> asyncio.Future[None]:
         """Resolves once every journal line submitted so far is durable."""
@@ -231,7 +246,7 @@ class _DurableWriter:
         try:
             self._file.close()  # flushes what a failed write left buffered: it may fail again
         except OSError as exc:
-            self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+            self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
     def _work(self) -> None:
         files: deque[tuple[Path, bytes, Callable[[], None]]] = deque()
@@ -249,9 +264,11 @@ class _DurableWriter:
             for item in items:
                 if item is None:
                     continue
-                if len(item) == 4:
+                if len(item) == 5:
                     files.append((item[0], item[1], item[3]))
                     lines.append(item[2])
+                    if item[4] is not None:  # rare: before its journal line, so a reuse finds it
+                        _write_private(*item[4], self._on_error)
                 elif item[0] == _BARRIER:
                     barriers.append(item[1:])
                 else:
@@ -282,7 +299,22 @@ class _DurableWriter:
             if sync:  # lines without a barrier are covered by the next batch's fsync
                 os.fsync(self._file.fileno())
         except OSError as exc:
-            self._on_error(f"cannot append to the journal: {exc.strerror or exc}")
+            self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
+
+
+def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # whatever the umask says
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except OSError as exc:  # resume will run the task again rather than reuse a redacted output
+        on_error(f"cannot write {str(path)!r}: {exc.strerror or exc}")
 
 
 _BARRIER, _DRAIN = "barrier", "drain"

@@ -12,7 +12,11 @@ answered with a short text (``end_turn``), so side requests never block a run.
 Steps:
 
 - ``Text("answer")``: a streamed text answer (``end_turn``);
-- ``Tool("Bash", {"command": "..."})``: a streamed ``tool_use`` block (the CLI runs it and asks again).
+- ``Tool("Bash", {"command": "..."})``: a streamed ``tool_use`` block (the CLI runs it and asks again);
+- ``Error(429, "rate_limit_error", "...")``: an HTTP error with the API's error body.
+
+For a single-conversation run, ``serve(script=[...])`` answers every request with the next step in
+turn (``Text("done")`` once they are used up), whatever the request says.
 
 Every request and every ``tool_result`` the CLI sent back is kept (``server.requests``,
 ``server.tool_results(marker)``) so a test can assert what ran and what the CLI answered.
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["Conversation", "FakeMessagesAPI", "Text", "Tool", "serve"]
+__all__ = ["Conversation", "Error", "FakeMessagesAPI", "Text", "Tool", "serve"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,14 @@ class Tool:
     input: dict[str, Any]
 
 
-Step = Text | Tool
+@dataclass(frozen=True)
+class Error:
+    status: int
+    kind: str
+    message: str
+
+
+Step = Text | Tool | Error
 
 
 @dataclass
@@ -101,6 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"type": "error", "error": {"type": "not_found_error", "message": self.path}})
             return
         step = self.server.reply_to(body)
+        if isinstance(step, Error):
+            self._json(step.status, {"type": "error", "error": {"type": step.kind, "message": step.message}})
+            return
         self._stream(body.get("model", "claude-sonnet-4-5"), step)
 
     def _stream(self, model: str, step: Step) -> None:
@@ -140,9 +154,10 @@ class _Handler(BaseHTTPRequestHandler):
 class FakeMessagesAPI(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, conversations: Sequence[Conversation]) -> None:
+    def __init__(self, conversations: Sequence[Conversation] = (), script: Sequence[Step] | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.conversations = list(conversations)
+        self.script = None if script is None else list(script)
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
@@ -155,6 +170,8 @@ class FakeMessagesAPI(ThreadingHTTPServer):
         turn = sum(1 for m in body.get("messages") or [] if m.get("role") == "assistant")
         with self.lock:
             self.requests.append(body)
+            if self.script is not None:
+                return self.script.pop(0) if self.script else Text("done")
             for conversation in self.conversations:
                 if conversation.marker in opening and body.get("tools"):
                     conversation.requests.append(body)
@@ -173,8 +190,8 @@ class FakeMessagesAPI(ThreadingHTTPServer):
 
 
 @contextmanager
-def serve(conversations: Sequence[Conversation]) -> Iterator[FakeMessagesAPI]:
-    server = FakeMessagesAPI(conversations)
+def serve(conversations: Sequence[Conversation] = (), script: Sequence[Step] | None = None) -> Iterator[FakeMessagesAPI]:
+    server = FakeMessagesAPI(conversations, script)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

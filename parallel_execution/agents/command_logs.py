@@ -1,0 +1,180 @@
+"""The ``command`` agent's log files: created safely in the trace folder, named only if written to.
+
+The trace folder is the runner's, but a task's program (or a concurrent task) can write into it.
+So every log is opened relative to a handle on the folder and never through a symlink:
+
+* a log starts as an anonymous file (``O_TMPFILE``) in the folder and is given its name
+  (``<task>.stdout.log``) only if the program wrote to it: a command that prints nothing leaves no
+  file (thousands of silent commands cost no file creations). Naming is a ``linkat`` into the
+  folder's handle, which never follows a link planted at the name (that name is removed first: it
+  is ours to replace, inside our own folder);
+* where ``O_TMPFILE`` is missing the log is created named at once with ``O_EXCL | O_NOFOLLOW``;
+* tails are read from our own handle, not by name, so swapping the name afterwards cannot make us
+  read (or scrub) another file.
+
+A program whose log hit a full disk usually fails with an unhelpful exit code (Python says 120 or
+1); ``disk_full_note`` says what happened instead, naming the folder and the space left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from parallel_execution.traces.redact import Redactor
+
+__all__ = ["LogFiles", "disk_full_note"]
+
+_TAIL_BYTES = 64 * 1024
+_CREATE = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TMPFILE = getattr(os, "O_TMPFILE", 0)
+
+
+class LogFiles:
+    """``stdout`` / ``stderr`` handles for one attempt; a context manager that closes them."""
+
+    def __init__(self, out_path: Path, err_path: Path) -> None:
+        self.paths = (out_path, err_path)
+        self.kept = [False, False]
+        self._named = [False, False]
+        self.fds: list[int] = []
+        folder = out_path.parent
+        try:
+            self._dir = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._dir = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            for which, path in enumerate(self.paths):
+                self.fds.append(self._open(which, path.name))
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, which: int, name: str) -> int:
+        if _TMPFILE:
+            with contextlib.suppress(OSError):  # not supported by this filesystem: named at once
+                return os.open(".", _TMPFILE | os.O_RDWR | os.O_CLOEXEC, 0o644, dir_fd=self._dir)
+        self._named[which] = True
+        return _create(name, self._dir)
+
+    @property
+    def stdout(self) -> int:
+        return self.fds[0]
+
+    @property
+    def stderr(self) -> int:
+        return self.fds[1]
+
+    def keep(self) -> None:
+        """Give each log that has content its name (a named-at-once log is always kept); idempotent."""
+        for which, path in enumerate(self.paths):
+            if self.kept[which]:
+                continue
+            if self._named[which]:
+                self.kept[which] = True
+            elif os.fstat(self.fds[which]).st_size > 0:
+                self.kept[which] = self._link(which, path.name)
+
+    def _link(self, which: int, name: str) -> bool:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=self._dir)  # a name left by an earlier attempt, or planted: ours
+        try:
+            # linkat(AT_SYMLINK_FOLLOW) of the /proc link names the anonymous file itself.
+            os.link(f"/proc/self/fd/{self.fds[which]}", name, dst_dir_fd=self._dir, follow_symlinks=True)
+            return True
+        except OSError:  # no /proc, or the link refused: copy it to a fresh file instead
+            pass
+        try:
+            target = _create(name, self._dir)
+        except OSError:
+            return False
+        try:
+            offset, size = 0, os.fstat(self.fds[which]).st_size
+            while offset < size and (chunk := os.pread(self.fds[which], min(1 << 20, size - offset), offset)):
+                offset += os.pwrite(target, chunk, offset)
+        except OSError:  # a full disk: what fitted is kept, and disk_full_note says why it is short
+            pass
+        finally:
+            os.close(target)
+        return True
+
+    def path(self, which: int) -> str | None:
+        """The log's name, or None when the program wrote nothing to it (no file)."""
+        return str(self.paths[which]) if self.kept[which] else None
+
+    def unchanged(self, which: int) -> bool:
+        """Whether the log's name still points at the file we wrote (not swapped for a link)."""
+        try:
+            named = os.stat(self.paths[which].name, dir_fd=self._dir, follow_symlinks=False)
+        except OSError:
+            return False
+        mine = os.fstat(self.fds[which])
+        return (named.st_dev, named.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def tail(self, which: int, lines: int) -> str:
+        """The last ``lines`` lines of a log, read through our own handle."""
+        if lines == 0:
+            return ""
+        fd = self.fds[which]
+        size = os.fstat(fd).st_size
+        start = max(0, size - _TAIL_BYTES)
+        text = os.pread(fd, size - start, start).decode("utf-8", errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def scrub(self, redactor: Redactor | None) -> None:
+        """Remove known secret values from the named logs. A log that cannot be rewritten (full disk)
+        is emptied only if it holds a secret: a secret never stays, the rest of the evidence does.
+        A log whose name was swapped is left alone."""
+        if redactor is None:
+            return
+        for which, path in enumerate(self.paths):
+            if not self.kept[which] or not self.unchanged(which):
+                continue
+            try:
+                redactor.scrub_file(path)
+            except OSError:
+                if self._holds_secret(which, redactor):
+                    os.ftruncate(self.fds[which], 0)
+
+    def _holds_secret(self, which: int, redactor: Redactor) -> bool:
+        with os.fdopen(os.dup(self.fds[which]), "rb") as log:
+            log.seek(0)
+            return any(redactor.scrub_bytes(line) != line for line in iter(lambda: log.readline(1 << 20), b""))
+
+    def close(self) -> None:
+        while self.fds:
+            with contextlib.suppress(OSError):
+                os.close(self.fds.pop())
+        if self._dir >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._dir)
+            self._dir = -1
+
+    def __enter__(self) -> LogFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _create(name: str, dir_fd: int) -> int:
+    try:
+        return os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
+    except FileExistsError:  # something planted at our name: remove it (never follow it), start fresh
+        os.unlink(name, dir_fd=dir_fd)
+        return os.open(name, _CREATE, 0o644, dir_fd=dir_fd)
+
+
+def disk_full_note(folder: Path) -> str | None:
+    """A sentence if the filesystem holding ``folder`` has no space left, else None."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    free = stats.f_bavail * stats.f_frsize
+    if free >= 2 * max(stats.f_bsize, 4096):
+        return None
+    return (f"the disk holding its logs is full ({free} bytes free in {str(folder)!r}): "
+            "its output was cut off, and the exit code may only report that")

@@ -1,0 +1,297 @@
+"""Keep every process a dispatch starts inside the dispatch: none outlives its task or the runner.
+
+A ``command`` task runs in its own process group, and killing that group ends the program and the
+children that stayed in it. A child that leaves the group (``setsid``, ``setpgid``, a double fork, a
+daemon) used to survive the task. Three layers catch those:
+
+* **a scope per task attempt** (``open_scope``): the program's environment carries a tag
+  (``PARALLEL_DISPATCH_SCOPE=<token>``) that its descendants inherit, and where a writable cgroup v2
+  is available the program is moved into a cgroup of its own right after it starts. ``Scope.close``
+  (after the program ends, times out or is cancelled) kills the group, the cgroup (``cgroup.kill``)
+  and every process still carrying the tag, and reaps the ones that became our children;
+* **a child subreaper** (``become_subreaper``; the CLI sets it on itself before any task starts):
+  orphans of our descendants are re-parented to the runner instead of init, so a double-forked
+  daemon stays in our process tree, where the sweep finds it;
+* **the exit sweep** (``kill_everything``): when the CLI leaves (normally, or at once on a second
+  Ctrl-C) it SIGKILLs every open scope's group and cgroup and every descendant it has.
+
+Not contained: a process that cleared its environment *and* forked before it was moved into the
+task's cgroup (it is still killed by the exit sweep when the CLI runs it), work handed to a daemon
+outside our tree (``systemd-run``, ``docker run``, ``at``, an ssh session), and anything left behind
+by a runner that was itself SIGKILLed (the subreaper dies with it; a cgroup keeps the processes
+together, but nothing kills them). The Python API (``dispatch()`` inside someone else's program)
+does not set the subreaper or sweep the host's other children: scopes still work.
+
+Process discovery reads ``/proc`` (``stat`` for the parent and state, ``environ`` for the tag);
+without ``/proc`` only the process group is killed, as before.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import os
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["SCOPE_ENV", "Scope", "become_subreaper", "cgroup_root", "descendants", "is_subreaper",
+           "kill_everything", "open_scope"]
+
+SCOPE_ENV = "PARALLEL_DISPATCH_SCOPE"
+_PR_SET_CHILD_SUBREAPER = 36
+_PROC = Path("/proc")
+_SWEEP_SECONDS = 2.0  # at most this long per sweep (a fork loop needs a few rounds)
+_COUNTER = itertools.count(1)
+
+_state: dict[str, object] = {"subreaper": False}
+_open: dict[str, Scope] = {}
+_cgroup_base: list[Path | None] = []  # [] = not probed yet; [None] = no usable cgroup v2
+
+
+def become_subreaper() -> bool:
+    """Make this process the reaper of its descendants' orphans (Linux); True if it now is."""
+    if _state["subreaper"]:
+        return True
+    import ctypes  # here, not at the top: only a run that starts tasks pays for it
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        ok = libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        ok = False
+    _state["subreaper"] = ok
+    return ok
+
+
+def is_subreaper() -> bool:
+    return bool(_state["subreaper"])
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) for every process we can see."""
+    table: dict[int, tuple[int, str]] = {}
+    try:
+        names = os.listdir(_PROC)
+    except OSError:
+        return table
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2:].split()
+        with contextlib.suppress(IndexError, ValueError):
+            table[int(name)] = (int(fields[1]), fields[0].decode())
+    return table
+
+
+def descendants(root: int | None = None, table: dict[int, tuple[int, str]] | None = None) -> list[int]:
+    """Every live (non-zombie) descendant of ``root`` (default: this process), parents first."""
+    table = _processes() if table is None else table
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    out, frontier = [], [os.getpid() if root is None else root]
+    while frontier:
+        pid = frontier.pop()
+        for child in children.get(pid, ()):
+            if table[child][1] != "Z":
+                out.append(child)
+            frontier.append(child)
+    return out
+
+
+def _has_tag(pid: int, needle: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            return needle in b"\0" + handle.read()
+    except OSError:
+        return False
+
+
+def cgroup_root() -> Path | None:
+    """This runner's own cgroup v2 folder for task cgroups, created on first use; None if unusable."""
+    if not _cgroup_base:
+        _cgroup_base.append(_make_cgroup_base())
+    return _cgroup_base[0]
+
+
+def _make_cgroup_base() -> Path | None:
+    try:
+        mount = next((line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                      if " - cgroup2 " in line), None)
+        own = next((line[3:] for line in Path("/proc/self/cgroup").read_text().splitlines()
+                    if line.startswith("0::")), None)
+    except OSError:
+        return None
+    if mount is None or own is None:
+        return None
+    base = Path(mount) / own.lstrip("/") / f"parallel-dispatch-{os.getpid()}"
+    try:
+        base.mkdir(exist_ok=True)
+    except OSError:
+        return None
+    if not (base / "cgroup.procs").exists():
+        return None
+    atexit.register(_remove_cgroup_base)
+    return base
+
+
+@dataclass(slots=True)
+class Scope:
+    """The processes of one task attempt: its group, its cgroup (if any) and its tag."""
+
+    token: str
+    pgids: set[int] = field(default_factory=set)
+    cgroup: Path | None = None
+
+    def env(self) -> dict[str, str]:
+        """Add this to the program's environment so its descendants can be found."""
+        return {SCOPE_ENV: self.token}
+
+    def adopt(self, pid: int) -> None:
+        """The program started as ``pid`` (a group leader): track its group, move it into the cgroup."""
+        self.pgids.add(pid)
+        base = cgroup_root()
+        if base is None:
+            return
+        folder = base / self.token
+        try:
+            folder.mkdir(exist_ok=True)
+            (folder / "cgroup.procs").write_text(str(pid))
+            self.cgroup = folder
+        except OSError:  # no permission after all, or the process is already gone
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+    def kill_now(self) -> None:
+        """SIGKILL the groups and the cgroup without waiting (a second Ctrl-C)."""
+        for pgid in self.pgids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        if self.cgroup is not None:
+            _cgroup_kill(self.cgroup)
+
+    def close(self, spawned: int | None = None) -> int:
+        """Kill whatever of this scope is still alive and reap it; return how many were found.
+
+        ``spawned`` is the program itself, reaped by whoever started it, never here.
+        """
+        _open.pop(self.token, None)
+        members = _cgroup_pids(self.cgroup) - {spawned} if self.cgroup is not None else set()
+        self.kill_now()
+        needle = f"\0{SCOPE_ENV}={self.token}\0".encode()
+        found = _sweep(lambda pid, table: _has_tag(pid, needle) or self._in_cgroup(pid), spawned, members)
+        if self.cgroup is not None:
+            deadline = time.monotonic() + _SWEEP_SECONDS
+            while _populated(self.cgroup) and time.monotonic() < deadline:
+                _cgroup_kill(self.cgroup)
+                time.sleep(0.005)
+            with contextlib.suppress(OSError):
+                self.cgroup.rmdir()
+        return found
+
+    def _in_cgroup(self, pid: int) -> bool:
+        return self.cgroup is not None and pid in _cgroup_pids(self.cgroup)
+
+
+def open_scope(label: str = "task") -> Scope:
+    """A new scope; close it when the task's program has ended (``try/finally``)."""
+    safe = "".join(c if c.isalnum() else "-" for c in label)[:40]
+    scope = Scope(f"{safe}-{os.getpid()}-{next(_COUNTER)}-{secrets.token_hex(3)}")
+    _open[scope.token] = scope
+    return scope
+
+
+def kill_everything() -> int:
+    """SIGKILL every open scope and, if we are the subreaper (the CLI), every descendant; reap them.
+
+    Quick (no grace period): for the CLI's exit, including the immediate exit on a second Ctrl-C.
+    """
+    scopes = list(_open.values())
+    for scope in scopes:
+        scope.kill_now()
+    found = _sweep(lambda pid, table: True, None) if is_subreaper() else 0
+    for scope in scopes:
+        if scope.cgroup is not None:
+            with contextlib.suppress(OSError):
+                scope.cgroup.rmdir()
+    _remove_cgroup_base()
+    return found
+
+
+def _remove_cgroup_base() -> None:
+    if _cgroup_base and _cgroup_base[0] is not None:
+        with contextlib.suppress(OSError):
+            _cgroup_base[0].rmdir()  # only once empty: a scope still open keeps it
+
+
+def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None = None) -> int:
+    """Kill matching processes (candidates: our descendants as subreaper, else all we can see) in
+    rounds until none is left or time is up; reap the ones that are our children."""
+    me, killed = os.getpid(), set(killed_already or ())
+    deadline = time.monotonic() + _SWEEP_SECONDS
+    while True:
+        table = _processes()
+        pool = descendants(me, table) if is_subreaper() else [p for p, (_, s) in table.items() if s != "Z" and p != me]
+        targets = [pid for pid in pool if matches(pid, table)]  # type: ignore[operator]
+        for pid in targets:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        killed.update(targets)
+        _reap(killed - {spawned}, table, me)
+        if not targets or time.monotonic() > deadline:
+            break
+        time.sleep(0.002)
+    # Killed orphans become our zombies a moment after they die: reap them (never ``spawned``).
+    while time.monotonic() < deadline and _reap(killed - {spawned}, _processes(), me):
+        time.sleep(0.002)
+    return len(killed)
+
+
+def _reap(pids: set[int], table: dict[int, tuple[int, str]], me: int) -> bool:
+    """waitpid the given pids that are our children; True while some of them are still alive."""
+    pending = False
+    for pid in pids:
+        entry = table.get(pid)
+        if entry is None:
+            continue
+        if entry[0] == me:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                continue
+            pending = pending or done == 0
+        elif entry[1] != "Z":
+            pending = True  # still dying under a parent that is dying too
+    return pending
+
+
+def _cgroup_pids(folder: Path) -> set[int]:
+    try:
+        return {int(x) for x in (folder / "cgroup.procs").read_text().split()}
+    except (OSError, ValueError):
+        return set()
+
+
+def _cgroup_kill(folder: Path) -> None:
+    try:
+        (folder / "cgroup.kill").write_text("1")
+    except OSError:  # kernels before 5.14: kill the members one by one
+        for pid in _cgroup_pids(folder):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _populated(folder: Path) -> bool:
+    try:
+        return "populated 1" in (folder / "cgroup.events").read_text()
+    except OSError:
+        return False
