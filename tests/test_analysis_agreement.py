@@ -72,16 +72,17 @@ def test_texts_checked_together_are_judged_one_by_one(tmp_path: Path) -> None:
     imported by one text is no missing import in the other), then both answered from the cache."""
     first = "from typing import Final as ZZ_HELPER\n\n\ndef f(x: int) -> int:\n    return x\n\n\nf()\nprint(ZZ_HELPER)\n"
     second = "def f(x: int) -> int:\n    return x\n\n\nf(1)\nprint(ZZ_HELPER)\n"
-    items = [(first, str(tmp_path / "a" / "node.py")), (second, str(tmp_path / "b" / "node.py"))]
+    tag = f"# {tmp_path}\n"  # texts new to the per-text cache, which outlives test runs
+    items = [(tag + first, str(tmp_path / "a" / "node.py")), (tag + second, str(tmp_path / "b" / "node.py"))]
     one, two = asyncio.run(check_sources(items))
-    assert {(d.tool, d.rule, d.line) for d in one.diagnostics} == {("mypy", "call-arity", 8)}
-    assert {(d.tool, d.rule, d.line) for d in two.diagnostics} == {("ruff", "undefined-name", 6)}
+    assert {(d.tool, d.rule, d.line) for d in one.diagnostics} == {("mypy", "call-arity", 9)}
+    assert {(d.tool, d.rule, d.line) for d in two.diagnostics} == {("ruff", "undefined-name", 7)}
     assert all(d.file == items[1][1] for d in two.diagnostics)
     assert [(c.tool, c.files, c.cached) for c in one.checks if c.tool in ("ruff", "mypy")] == [
         ("ruff", 2, False), ("mypy", 2, False)]
     again = asyncio.run(check_sources(items[::-1]))
-    assert [{(d.rule, d.line) for d in r.diagnostics} for r in again] == [{("undefined-name", 6)},
-                                                                          {("call-arity", 8)}]
+    assert [{(d.rule, d.line) for d in r.diagnostics} for r in again] == [{("undefined-name", 7)},
+                                                                          {("call-arity", 9)}]
     assert all(c.cached for r in again for c in r.checks)
 
 
