@@ -56,3 +56,12 @@ def test_dispatch_restores_the_collector(tmp_path) -> None:
     result = dispatch({"tasks": [{"task_id": "a", "agent": "echo"}], "config": {"trace_dir": str(tmp_path)}})
     assert result.status == "success"
     assert gc.isenabled()
+
+
+def test_promote_moves_what_the_pause_allocated_to_the_oldest_generation() -> None:
+    gc.collect()
+    with paused_gc(promote=True):
+        kept = [[i] for i in range(5000)]  # young objects the pause allocated
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.get_count()[0] < 100  # nothing left young to walk
+    assert any(o is kept for o in gc.get_objects(generation=2))

@@ -7,6 +7,7 @@ import itertools
 import time
 
 import networkx as nx
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,19 @@ def test_a_few_thousand_chained_tasks_validate_quickly(tmp_path):
     # Before: 800 chained writers took 125 s (cubic), a 12k $from chain 28 s (quadratic).
     assert _validate_seconds(chained_writes(3000), tmp_path) < 30
     assert _validate_seconds(chained_refs(3000, to_root=True), tmp_path) < 30
+
+
+def test_a_20k_chain_of_from_references_sharing_a_write_validates_in_seconds(tmp_path):
+    # Both shapes at once: each task $from the previous one and writing the same file. ~0.3 s
+    # unloaded (issue 17 item 4); quadratic ancestry or cubic conflict checks took minutes here.
+    document = chained_refs(20_000)
+    for task in document["tasks"]:
+        task["writes"] = ["out/shared.txt"]
+    document["config"] = {"workspace": str(tmp_path)}
+    started = time.perf_counter()
+    plan = build_plan(parse_input(document))
+    assert time.perf_counter() - started < 15
+    assert len(plan.tasks) == 20_000 and len(plan.tasks[-1].refs) == 1 and plan.tasks[-1].level == 19_999
 
 
 @pytest.mark.slow
@@ -84,3 +98,16 @@ def test_conflicts_found_exactly_when_some_unordered_pair_touches_with_a_writer(
         assert all("conflict" in i.message for i in exc.issues)
         found = True
     assert found == expected
+
+
+def test_thousands_of_bad_tasks_in_json_text_are_reported_in_linear_time():
+    # Each error's task id came from parsing the whole text again, and each unknown field ran
+    # difflib again: 8,000 misspelt tasks took 90 s.
+    raw = orjson.dumps({"tasks": [{"task_id": f"t{i}", "agent": "echo", "dependencis": []} for i in range(5000)]})
+    started = time.perf_counter()
+    with pytest.raises(InvalidInput) as caught:
+        parse_input(raw)
+    assert time.perf_counter() - started < 10
+    issues = caught.value.issues
+    assert len(issues) == 5000 and issues[-1].task_id == "t4999"
+    assert issues[0].message == "unknown field 'dependencis' (did you mean 'dependencies'?)"

@@ -97,7 +97,7 @@ class ReadyQueue:
 
     def get_ready(self, limit: int | None = None) -> list[int]:
         """Take up to ``limit`` (default: all) ready tasks, in priority order."""
-        taken = []
+        taken: list[int] = []
         while self and (limit is None or len(taken) < limit):
             taken.append(self.pop())
         return taken

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 __all__ = ["Reach", "ordered_conflicts"]
 
 _OFTEN = 8  # questions about one source before its descendant set is computed once
+_SHORT = 16  # dependency lists up to this long are searched as lists (no set per task)
 
 
 class Reach:
@@ -31,22 +32,30 @@ class Reach:
         self.pos = [0] * len(deps)
         for position, node in enumerate(order):
             self.pos[node] = position
-        self.deps = [set(d) for d in deps]
+        self.deps = deps
         self.dependents = dependents
         self._often = {s for s, count in Counter(sources).items() if count >= _OFTEN}
         self._descendants: dict[int, set[int]] = {}
+        self._dep_sets: dict[int, set[int]] = {}  # long dependency lists, as sets (made when asked)
 
     def reaches(self, a: int, b: int) -> bool:
         """Whether ``b`` depends on ``a``, directly or transitively (``a != b``)."""
         if a == b or self.pos[a] >= self.pos[b]:
             return False
-        if a in self.deps[b]:
+        deps = self.deps[b]
+        if a in (deps if len(deps) <= _SHORT else self._dep_set(b)):
             return True
         if a in self._often:
             if a not in self._descendants:
                 self._descendants[a] = self._search(a, None)
             return b in self._descendants[a]
         return b in self._search(a, b)
+
+    def _dep_set(self, b: int) -> set[int]:
+        found = self._dep_sets.get(b)
+        if found is None:
+            found = self._dep_sets[b] = set(self.deps[b])
+        return found
 
     def ordered(self, a: int, b: int) -> bool:
         return self.reaches(a, b) or self.reaches(b, a)

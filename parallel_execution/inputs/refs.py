@@ -29,8 +29,8 @@ from parallel_execution.errors import DispatchError
 from parallel_execution.inputs import jqrun
 from parallel_execution.inputs.jqpolicy import guarded, refusals
 
-__all__ = ["REF_KEY", "Ref", "RefError", "aresolve_refs", "compile_filter", "find_refs", "near_miss_key",
-           "resolve_refs"]
+__all__ = ["REF_KEY", "Ref", "RefError", "aresolve_refs", "compile_filter", "find_refs", "is_near_miss",
+           "near_miss_key", "resolve_refs"]
 
 REF_KEY = "$from"
 _ALLOWED_KEYS = frozenset({REF_KEY, "select"})
@@ -149,10 +149,15 @@ def _substitute(value: Any, selected: Mapping[Path, Any], path: Path) -> Any:
 def near_miss_key(value: Mapping[str, Any]) -> str | None:
     """A key that looks like a misspelt ``$from`` (``$form``, ``$From``, ``from$``, `` $from``), or None."""
     for key in value:
-        if isinstance(key, str) and key != REF_KEY and "$" in key and len(key) <= 12 \
-                and difflib.SequenceMatcher(None, key.lower(), REF_KEY).ratio() >= 0.75:
+        if isinstance(key, str) and is_near_miss(key):
             return key
     return None
+
+
+def is_near_miss(key: str) -> bool:
+    """Whether one key looks like a misspelt ``$from`` (see ``near_miss_key``)."""
+    return key != REF_KEY and "$" in key and len(key) <= 12 \
+        and difflib.SequenceMatcher(None, key.lower(), REF_KEY).ratio() >= 0.75
 
 
 def _parse_ref(value: Mapping[str, Any], path: Path) -> Ref:

@@ -17,36 +17,45 @@ The plan it returns is ``inputs.plan`` (what the scheduler reads; it never impor
 
 from __future__ import annotations
 
-import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from parallel_execution.agents.base import Agent
 from parallel_execution.agents.registry import UnknownAgent, load_agent
 from parallel_execution.errors import CycleError, InputIssue, InvalidInput
-from parallel_execution.graph.checks import GraphFacts, bottom_levels, check_graph
+from parallel_execution.graph.checks import bottom_levels, check_graph
 from parallel_execution.inputs.issues import pydantic_issues
 from parallel_execution.inputs.paths import PathOutsideWorkspace, WorkspacePolicy, resolve_in_workspace
 from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.reach import Reach, ordered_conflicts
 from parallel_execution.inputs.refs import Ref, RefError, compile_filter, find_refs
+from parallel_execution.inputs.scan import quick_refs, unstorable_number
 from parallel_execution.inputs.schema import DispatchInput, Task
 from parallel_execution.isolation.config import isolation_issues, task_isolated
+from parallel_execution.run.gcpause import paused_gc
 
 # PlannedTask, ValidatedPlan (inputs.plan) and pydantic_issues (inputs.issues) are re-exported for 0.1 callers.
 __all__ = ["PlannedTask", "ValidatedPlan", "build_plan", "parse_input", "pydantic_issues"]
 
 DEFAULT_ESTIMATE_SECONDS = 1.0
+_NO_EXTRA = Agent.extra_writes.__func__  # type: ignore[attr-defined]  # the base class's: no extra paths
 
 
 def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> DispatchInput:
     """Parse the input document; raise ``InvalidInput`` naming each bad field."""
     if isinstance(raw, DispatchInput):
         return raw
+    with paused_gc(promote=True):  # see build_plan
+        return _parse_input(raw)
+
+
+def _parse_input(raw: bytes | str | Mapping[str, Any]) -> DispatchInput:
     try:
         if isinstance(raw, (bytes, str)):
             if not raw.strip():
@@ -65,6 +74,13 @@ def parse_input(raw: bytes | str | Mapping[str, Any] | DispatchInput) -> Dispatc
 
 def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> ValidatedPlan:
     """Check everything about ``data``; return the plan or raise ``InvalidInput``."""
+    # Validation allocates a few objects per task that all stay alive (models, the plan) and no
+    # cyclic garbage: the collector's passes over them found nothing and were ~half the time at 100k.
+    with paused_gc(promote=True):
+        return _build_plan(data, allow_commands)
+
+
+def _build_plan(data: DispatchInput, allow_commands: bool) -> ValidatedPlan:
     config = data.config
     issues: list[InputIssue] = []
     try:
@@ -78,8 +94,15 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
     facts = check_graph(data.tasks)
     issues.extend(facts.issues)
     planned: list[PlannedTask] = []
+    agents: dict[str, Any] = {}  # name -> agent class, or the UnknownAgent it raised
+    context = policy.as_context()
     for i, task in enumerate(data.tasks):
-        agent_cls, refs, task_issues = _check_task(task, policy, allow_commands)
+        agent_cls = agents.get(task.agent) or agents.setdefault(task.agent, _agent(task.agent))
+        if isinstance(agent_cls, UnknownAgent):
+            refs: list[Ref] = []
+            agent_cls, task_issues = None, [InputIssue(str(agent_cls), task.task_id, "agent")]
+        else:
+            refs, task_issues = _check_task(task, agent_cls, context, policy.root, allow_commands)
         issues.extend(task_issues)
         planned.append(PlannedTask(
             index=i, task=task, agent_cls=agent_cls, deps=facts.deps[i], dependents=facts.dependents[i],
@@ -90,65 +113,61 @@ def build_plan(data: DispatchInput, *, allow_commands: bool = False) -> Validate
         ))
     issues.extend(isolation_issues(config.isolation, [p.isolated for p in planned], allow_commands))
     if not facts.issues:  # reference and conflict checks need a sound graph
-        issues.extend(_check_refs(planned, facts))
-        issues.extend(_check_conflicts(planned, facts, policy))
+        ids = {task_id: i for i, task_id in enumerate(facts.ids)}  # no duplicates in a sound graph
+        reach = Reach(facts.order, facts.deps, facts.dependents,
+                      sources=(ids[r.source] for t in planned for r in t.refs if r.source in ids))
+        issues.extend(_check_refs(planned, ids, reach))
+        issues.extend(_check_conflicts(planned, reach, policy))
     if issues:
         cycles = [i.cycle for i in issues if i.cycle is not None]
         raise CycleError(cycles[0], issues) if cycles else InvalidInput(issues)
 
     priorities = bottom_levels(facts, [t.estimate_seconds for t in planned])
+    levels = [0] * len(planned)
     for i in facts.order:
-        planned[i].priority = priorities[i]
-        planned[i].level = max((planned[d].level + 1 for d in planned[i].deps), default=0)
+        level = 0
+        for d in facts.deps[i]:
+            if levels[d] >= level:
+                level = levels[d] + 1
+        levels[i] = level
+        planned[i].priority, planned[i].level = priorities[i], level
     return ValidatedPlan(planned, config, policy, data.user_prompt, facts, allow_commands)
 
 
-def _check_task(task: Task, policy: WorkspacePolicy, allow_commands: bool) -> tuple[Any, list[Ref], list[InputIssue]]:
-    issues: list[InputIssue] = []
+def _agent(name: str) -> Any:
     try:
-        agent_cls = load_agent(task.agent)
+        return load_agent(name)
     except UnknownAgent as exc:
-        return None, [], [InputIssue(str(exc), task.task_id, "agent")]
-    if not allow_commands and (why := agent_cls.task_runs_commands(task.input_data, policy.root)):
+        return exc
+
+
+def _check_task(task: Task, agent_cls: Any, context: dict[str, Any], root: Path,
+                allow_commands: bool) -> tuple[list[Ref], list[InputIssue]]:
+    issues: list[InputIssue] = []
+    if not allow_commands and (why := agent_cls.task_runs_commands(task.input_data, root)):
         issues.append(InputIssue(f"{why}; start the runner with --allow-commands to allow it (ask the user first)",
                                  task.task_id, "agent"))
-    numbers = _unstorable_number(task.input_data)
-    if numbers is not None:
-        return agent_cls, [], [*issues, InputIssue(numbers[1], task.task_id, numbers[0])]
-    try:
-        refs = list(find_refs(task.input_data, ()))
-    except RefError as exc:
-        return agent_cls, [], [*issues, InputIssue(str(exc), task.task_id, "input_data")]
+    refs = quick_refs(task.input_data)  # inputs.scan: None when the exact checks below might object
+    if refs is None:
+        numbers = unstorable_number(task.input_data)
+        if numbers is not None:
+            return [], [*issues, InputIssue(numbers[1], task.task_id, numbers[0])]
+        try:
+            refs = list(find_refs(task.input_data, ()))
+        except RefError as exc:
+            return [], [*issues, InputIssue(str(exc), task.task_id, "input_data")]
     # Fields holding references are validated after resolution; everything else now.
     ref_keys = {r.path[0] for r in refs if r.path}
-    if () in {r.path for r in refs}:
+    if refs and () in {r.path for r in refs}:
         issues.append(InputIssue("input_data itself cannot be a $from reference; put it in a field",
                                  task.task_id, "input_data"))
-    literal = {k: v for k, v in task.input_data.items() if k not in ref_keys}
+    literal = {k: v for k, v in task.input_data.items() if k not in ref_keys} if ref_keys else task.input_data
     try:
-        agent_cls.Input.model_validate(literal, context=policy.as_context())
+        agent_cls.Input.model_validate(literal, context=context)
     except ValidationError as exc:
         issues.extend(i for i in pydantic_issues(exc, None, task.task_id, "input_data.", agent_cls.Input)
                       if not _under_ref(i.field, ref_keys))
-    return agent_cls, refs, issues
-
-
-def _unstorable_number(value: Any) -> tuple[str, str] | None:
-    """(field, message) for the first number JSON output cannot hold: an integer beyond 64 bits
-    (traces and results would refuse it) or an infinity (1e999; it would come back as null)."""
-    stack: list[tuple[str, Any]] = [("input_data", value)]
-    while stack:
-        where, item = stack.pop()
-        if type(item) is dict:
-            stack.extend((f"{where}.{k}", v) for k, v in item.items())
-        elif type(item) is list:
-            stack.extend((f"{where}[{i}]", v) for i, v in enumerate(item))
-        elif type(item) is int and not -(2**63) <= item < 2**64:
-            return where, (f"an integer of {item.bit_length()} bits does not fit in 64 bits; pass it as a "
-                           "string, or as a float (e.g. 1e20)")
-        elif type(item) is float and not math.isfinite(item):
-            return where, "the number is too large for JSON (it parses as infinity); pass it as a string"
-    return None
+    return refs, issues
 
 
 def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
@@ -158,11 +177,8 @@ def _under_ref(field_path: str | None, ref_keys: set[Any]) -> bool:
     return head in ref_keys
 
 
-def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssue]:
+def _check_refs(planned: list[PlannedTask], ids: dict[str, int], reach: Reach) -> list[InputIssue]:
     issues = []
-    ids = {t.task_id: t.index for t in planned}
-    reach = Reach(facts.order, facts.deps, facts.dependents,
-                  sources=(ids[r.source] for t in planned for r in t.refs if r.source in ids))
     for t in planned:
         for ref in t.refs:
             try:
@@ -177,22 +193,29 @@ def _check_refs(planned: list[PlannedTask], facts: GraphFacts) -> list[InputIssu
     return issues
 
 
-def _declared_paths(t: PlannedTask, kind: str) -> list[tuple[str, str]]:
-    """(field, raw path) pairs: the task's own ``writes``/``reads`` plus the agent's path fields."""
-    own: list[str] = t.task.writes if kind == "writes" else t.task.reads
+@cache
+def _names_paths(agent: type[Agent] | None) -> bool:
+    """Whether tasks of ``agent`` can declare paths through its input (path fields, ``extra_writes``)."""
+    return agent is not None and bool(agent.write_fields or agent.read_fields
+                                      or getattr(agent.extra_writes, "__func__", None) is not _NO_EXTRA)
+
+
+def _agent_paths(t: PlannedTask, kind: str) -> list[str]:
+    """The raw paths a task names through its agent's input: path fields (and ``extra_writes``)."""
     agent = t.agent_cls
-    fields = () if agent is None else agent.write_fields if kind == "writes" else agent.read_fields
-    found = [(f"{kind}[{n}]", p) for n, p in enumerate(own)]
-    for name in fields:
+    if agent is None:
+        return []
+    found: list[str] = []
+    for name in agent.write_fields if kind == "writes" else agent.read_fields:
         value = t.task.input_data.get(name)
         values = value if isinstance(value, list) else [value]
-        found.extend((f"input_data.{name}", v) for v in values if isinstance(v, str))
-    if kind == "writes" and agent is not None:
-        found.extend(("input_data", p) for p in agent.extra_writes(t.task.input_data))
+        found.extend(v for v in values if isinstance(v, str))
+    if kind == "writes":
+        found.extend(agent.extra_writes(t.task.input_data))
     return found
 
 
-def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: WorkspacePolicy) -> list[InputIssue]:
+def _check_conflicts(planned: list[PlannedTask], reach: Reach, policy: WorkspacePolicy) -> list[InputIssue]:
     """Two tasks that may run at once must not touch the same path (or a folder and a path in it)
     when at least one of them writes."""
     issues: list[InputIssue] = []
@@ -201,17 +224,23 @@ def _check_conflicts(planned: list[PlannedTask], facts: GraphFacts, policy: Work
     for t in planned:
         if t.isolated:  # its own worktree: overlaps with others surface as merge conflicts instead
             continue
+        task, agent_named = t.task, _names_paths(t.agent_cls)
+        if not (task.writes or task.reads or agent_named):
+            continue  # nothing declared: the common case
         for kind in ("reads", "writes"):  # writes last: a task that reads and writes a path writes it
-            for field_name, raw in _declared_paths(t, kind):
-                try:
-                    path = resolved.get(raw) or resolved.setdefault(raw, os.fspath(resolve_in_workspace(raw, policy)))
-                except PathOutsideWorkspace as exc:
-                    if field_name.startswith(kind):  # agent fields were already checked by their model
-                        issues.append(InputIssue(str(exc), t.task_id, field_name))
-                    continue
+            own = task.writes if kind == "writes" else task.reads
+            # Its own writes/reads, then the agent's path fields (already checked by the agent's model).
+            for n, raw in enumerate([*own, *(_agent_paths(t, kind) if agent_named else ())]):
+                path = resolved.get(raw)
+                if path is None:
+                    try:
+                        path = resolved[raw] = os.fspath(resolve_in_workspace(raw, policy))
+                    except PathOutsideWorkspace as exc:
+                        if n < len(own):
+                            issues.append(InputIssue(str(exc), t.task_id, f"{kind}[{n}]"))
+                        continue
                 touching[path][t.index] = kind
 
-    reach = Reach(facts.order, facts.deps, facts.dependents)
     reported: set[tuple[int, int]] = set()
     for path, tasks in touching.items():
         # The same path, and every folder above it that some task touches (a folder covers its files).

@@ -268,7 +268,8 @@ class _DurableWriter:
                     files.append((item[0], item[1], item[3]))
                     lines.append(item[2])
                     if item[4] is not None:  # rare: before its journal line, so a reuse finds it
-                        _write_private(*item[4], self._on_error)
+                        private_path, private_data = item[4]
+                        _write_private(private_path, private_data, self._on_error)
                 elif item[0] == _BARRIER:
                     barriers.append(item[1:])
                 else:
