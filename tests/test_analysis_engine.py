@@ -238,3 +238,17 @@ def test_core_checks_find_what_the_tools_cannot_and_leave_near_names_alone(tmp_p
     core = {(d.line, d.rule, d.code) for d in report.diagnostics if d.tool == "core"}
     assert core == {(13, "attribute-error", "DBG004"), (17, "missing-await", "DBG005"),
                     (24, "insecure-compare", "DBG001"), (32, "dict-key-typo", "DBG002")}
+
+
+def test_a_module_seen_before_at_another_path_keeps_its_mypy_errors(tmp_path: Path) -> None:
+    """mypy's cache replays a fresh module's errors under the path it first saw (here: the other copy, still
+    on disk); the engine puts them back on the file it checks, so neither copy loses its finding."""
+    text = "def f(x: int) -> int:\n    return x\n\n\nf()\n"
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mod.py").write_text(text)
+    for name in ("a", "b", "a"):
+        file = str(tmp_path / name / "mod.py")
+        report = asyncio.run(engine.analyse([file], root=tmp_path / name, depth="standard",
+                                            mypy_cache_key="test-replayed-errors"))
+        assert {(d.rule, d.line, d.file) for d in report.diagnostics if d.tool == "mypy"} == {("call-arity", 5, file)}

@@ -61,6 +61,22 @@ def validate(source: str, level: Level = "moderate", node_type: NodeType = "Comp
                                        import_timeout=import_timeout))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_batch(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every text the tests below validate, validated once up front, concurrently: the analysis layer
+    answers concurrent validations with one ruff and one mypy run and keeps each text's report, so the
+    tests read their verdicts from that cache (each test still runs the whole validation itself)."""
+    texts = [node(), *(c[1] for c in BAD_MODERATE), *(c[1] for c in BAD_STRICT), *(c[0] for c in VALID_MODERATE),
+             node(extra="from json import *", body="nonexistent_function({})")]
+    empty = tmp_path_factory.mktemp("empty") / "node_demo_compute.py"  # an empty target folder: what tmp_path is
+
+    async def validate_all() -> None:
+        await asyncio.gather(*(validate_source(text, "Compute", "moderate", node_name="demo", path=path)
+                               for text in texts for path in (None, empty)))
+
+    asyncio.run(validate_all())
+
+
 @pytest.mark.parametrize("level", ["lenient", "moderate", "strict"])
 def test_valid_node_passes_every_level(level: Level, tmp_path: Path) -> None:
     report = validate(node(), level, tmp=tmp_path)
@@ -209,9 +225,8 @@ def test_reducer_purity_and_effect_entry_point() -> None:
     assert "'async with' outside async function" in report.failed[0].message
 
 
-@pytest.mark.parametrize(
-    ("source", "warning"),
-    [(node(extra="import json"), "unused_imports: line 7: 'json' is imported but unused"),
+VALID_MODERATE = [
+    (node(extra="import json"), "unused_imports: line 7: 'json' is imported but unused"),
      (node(extra="from json import *", body="dumps({})"), None),
      (node(extra="try:\n    import ujson_not_installed\nexcept ImportError:\n    ujson_not_installed = None"), None),
      (node(extra="def _f(x: 'ModelDemoInput') -> int:\n    return 1"), None),
@@ -220,7 +235,11 @@ def test_reducer_purity_and_effect_entry_point() -> None:
                  "    return _scale(1, 2, 3)"), None),
      (node(methods="def _twice(self, v: int) -> int:\n    return v\n", body="print(__name__, self._twice(v=2))"), None),
      (node(extra="class _Base:\n    def __init__(self) -> None:\n        super().__init__()\n        self.cls = __class__"),
-      None)],
+      None)]
+
+
+@pytest.mark.parametrize(
+    ("source", "warning"), VALID_MODERATE,
     ids=["unused-import-is-a-warning", "star-import-resolved", "optional-import", "string-annotation",
          "global-defined-in-function", "shadowed-function", "keyword-call-and-dunder", "super-and-class-cell"],
 )

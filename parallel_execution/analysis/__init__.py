@@ -1,5 +1,5 @@
-"""The one static-analysis layer (issue 15): the debug agent's findings; ``source_check`` gives the
-coder's validator the same view of a text before it is written (the coder adopts it separately).
+"""The one static-analysis layer (issue 15): the debug agent's findings, and through ``source_check`` the
+coder validator's, for a text before it is written, so the two report the same findings for a file.
 
 Modules::
 
@@ -13,5 +13,5 @@ Modules::
     onex.py         ONEX node conventions (the coder's checks) as diagnostics
     files.py        reading regular files only; import roots; mypy groups
     engine.py       analyse(files, depth): which tools run, merged and classified
-    source_check.py a source text analysed as if it lived at its target path
+    source_check.py source texts (batched, cached per text) and package folders analysed as if at their paths
 """

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import hashlib
 import io
 import json
@@ -50,7 +51,7 @@ from parallel_execution.analysis.files import SKIP_DIRS, import_root, is_regular
 from parallel_execution.analysis.interpreter import ProjectInterpreter, find_project_interpreter
 from parallel_execution.analysis.procs import ToolRun, run_tool
 
-__all__ = ["DEFAULT_TIMEOUT", "Depth", "Report", "analyse", "decode_source", "import_hints"]
+__all__ = ["DEFAULT_TIMEOUT", "Depth", "Report", "analyse", "decode_source", "file_stamps", "import_hints"]
 
 Depth = Literal["quick", "standard", "deep"]
 DEFAULT_TIMEOUT = 300.0
@@ -124,7 +125,8 @@ def _imported_files(file: str, tree: ast.Module, root: Path) -> list[str]:
     return sorted(set(found) - {file})
 
 
-def _stamps(roots: set[Path], extra: Sequence[str]) -> list[tuple[str, int, int]]:
+def file_stamps(roots: set[Path], extra: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of every Python file under ``roots`` and of ``extra``: what a cached result depends on."""
     out: list[tuple[str, int, int]] = []
     paths = set(extra)
     for folder in sorted(roots):
@@ -144,15 +146,27 @@ def _stamps(roots: set[Path], extra: Sequence[str]) -> list[tuple[str, int, int]
 
 async def _cached(argv: list[str], cwd: Path, stamps: list[tuple[str, int, int]], timeout: float,
                   ok: Callable[[ToolRun], bool], key_extra: Sequence[str] = (),
-                  env: Mapping[str, str] | None = None) -> tuple[ToolRun, bool]:
+                  env: Mapping[str, str] | None = None, lock: Path | None = None) -> tuple[ToolRun, bool]:
+    """The tool's output from the result cache, else a run (under ``lock``'s cache lock when given)."""
     key = hashlib.sha256(json.dumps([argv, str(cwd), stamps, list(key_extra)]).encode()).hexdigest()
     path = tools.cache_base() / "results" / key[:2] / f"{key}.json"
-    try:
-        saved = json.loads(read_regular(path, 64 * 1024 * 1024))
-        return ToolRun(tuple(argv), saved["returncode"], saved["stdout"], saved["stderr"]), True
-    except (OSError, ValueError, KeyError):
-        pass
-    run = await run_tool(argv, cwd=cwd, timeout=timeout, env=env)
+
+    def saved_run() -> ToolRun | None:
+        try:
+            saved = json.loads(read_regular(path, 64 * 1024 * 1024))
+            return ToolRun(tuple(argv), saved["returncode"], saved["stdout"], saved["stderr"])
+        except (OSError, ValueError, KeyError):
+            return None
+
+    if (hit := saved_run()) is not None:
+        return hit, True
+    deadline = time.monotonic() + timeout
+    async with contextlib.AsyncExitStack() as stack:
+        if lock is not None:
+            await stack.enter_async_context(tools.cache_lock(lock, deadline))
+            if (hit := saved_run()) is not None:  # another process ran the same while we waited
+                return hit, True
+        run = await run_tool(argv, cwd=cwd, timeout=deadline - time.monotonic(), env=env)
     if run.ok and ok(run):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +191,7 @@ async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Dia
     started = time.monotonic()
     config = tools.project_config("ruff", root)
     argv = tools.ruff_argv(files, config=config, cache=tools.cache_dir("ruff", str(root)))
-    run, cached = await _cached(argv, root, _stamps(set(), [*files, *([str(config)] if config else [])]),
+    run, cached = await _cached(argv, root, file_stamps(set(), [*files, *([str(config)] if config else [])]),
                                 deadline - time.monotonic(), lambda r: r.returncode == 0,
                                 (tools.version("ruff") or "",))
     if not run.ok or run.returncode != 0:
@@ -192,8 +206,8 @@ async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Dia
 
 
 async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow: str,
-                deadline: float, mypy_path: Sequence[Path] = (),
-                cache_key: str | None = None) -> tuple[list[Diagnostic], list[CheckRun]]:
+                deadline: float, mypy_path: Sequence[Path] = (), cache_key: str | None = None,
+                bases: Sequence[Path] = ()) -> tuple[list[Diagnostic], list[CheckRun]]:
     rules = ("all error codes", "--check-untyped-defs", f"--follow-imports={follow}")
     if not files:
         return [], []
@@ -202,21 +216,25 @@ async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow
     config = tools.project_config("mypy", root)
     found: list[Diagnostic] = []
     checks: list[CheckRun] = []
-    for group in mypy_groups(Path(f) for f in files):
+    search_path = [*bases, *mypy_path]
+    # With explicit bases every file is its own package under a base: names never clash, one run.
+    groups = [sorted(Path(f) for f in files)] if bases else mypy_groups(Path(f) for f in files)
+    for group in groups:
         started = time.monotonic()
         roots = {import_root(f) for f in group}
         search = [cache_key] if cache_key else sorted(map(str, mypy_path or roots))
         cache = tools.cache_dir("mypy", *search, str(python.path))
         argv = tools.mypy_argv([str(f) for f in group], python=python.path, config=config, cache=cache,
-                               follow=follow)
-        stamps = _stamps(roots | {Path(p) for p in mypy_path}, [str(config)] if config else [])
-        env = {"MYPYPATH": os.pathsep.join(map(str, mypy_path))} if mypy_path else None
+                               follow=follow, explicit_bases=bool(bases))
+        stamps = file_stamps(roots | {Path(p) for p in mypy_path}, [str(config)] if config else [])
+        env = {"MYPYPATH": os.pathsep.join(map(str, search_path))} if search_path else None
         run, cached = await _cached(argv, root, stamps, deadline - time.monotonic(),
                                     lambda r: r.returncode in (0, 1), (python.version, tools.version("mypy") or "",
-                                                                       *(f"MYPYPATH={p}" for p in mypy_path)), env)
+                                                                       *(f"MYPYPATH={p}" for p in search_path)), env,
+                                    lock=cache)
         if run.ok and run.returncode in (0, 1):
             try:
-                found += parse_mypy(run.stdout, root)
+                found += _replayed_to_current(parse_mypy(run.stdout, root), group, bases, follow == "silent")
                 checks.append(CheckRun("mypy", tools.version("mypy"), rules, len(group), "ok", None,
                                        str(config) if config else None, time.monotonic() - started, cached,
                                        {"python": python.describe()}))
@@ -229,6 +247,31 @@ async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow
     return found, checks
 
 
+def _replayed_to_current(found: list[Diagnostic], group: Sequence[Path], bases: Sequence[Path],
+                         silent: bool) -> list[Diagnostic]:
+    """mypy replays a fresh cached module's errors under the path it was first checked at (an earlier
+    copy of the same module with the same content): put them back on the file checked now, matched by
+    the path below its import root (or base). Under ``--follow-imports silent`` every error outside the
+    checked files is such a replay; otherwise only errors on files that no longer exist are."""
+    current = {str(f) for f in group}
+    by_tail: dict[str, list[str]] = {}
+    for file in group:
+        base = next((b for b in bases if file.is_relative_to(b)), None) or import_root(file)
+        by_tail.setdefault(file.relative_to(base).as_posix(), []).append(str(file))
+    moved: dict[str, str | None] = {}
+    out = []
+    for diag in found:
+        if diag.file not in current and (silent or not os.path.exists(diag.file)):
+            if diag.file not in moved:
+                matches = [f for tail, files in by_tail.items() for f in files
+                           if Path(diag.file).as_posix().endswith("/" + tail)]
+                moved[diag.file] = matches[0] if len(matches) == 1 else None
+            if (target := moved[diag.file]) is not None:
+                diag = diag.with_(file=target)
+        out.append(diag)
+    return out
+
+
 async def _bandit(files: list[str], root: Path, deadline: float) -> tuple[list[Diagnostic], CheckRun]:
     rules = ("all bandit tests",)
     if not tools.available("bandit"):
@@ -236,7 +279,7 @@ async def _bandit(files: list[str], root: Path, deadline: float) -> tuple[list[D
     started = time.monotonic()
     config = tools.project_config("bandit", root)
     argv = tools.bandit_argv(files, config=config)
-    run, cached = await _cached(argv, root, _stamps(set(), files), deadline - time.monotonic(),
+    run, cached = await _cached(argv, root, file_stamps(set(), files), deadline - time.monotonic(),
                                 lambda r: r.returncode in (0, 1), (tools.version("bandit") or "",))
     if not run.ok or run.returncode not in (0, 1):
         return [], _failed("bandit", rules, len(files), run.error or run.stderr or f"exit {run.returncode}",
@@ -283,11 +326,16 @@ def _merge(found: list[Diagnostic]) -> list[Diagnostic]:
 async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapping[str, str] | None = None,
                   python: ProjectInterpreter | None = None, package_files: Sequence[str] = (),
                   timeout: float = DEFAULT_TIMEOUT, mypy_path: Sequence[Path] = (),
-                  mypy_cache_key: str | None = None) -> Report:
+                  mypy_cache_key: str | None = None, mypy_bases: Sequence[Path] = (),
+                  independent: bool = False) -> Report:
     """Analyse ``files`` (absolute paths inside ``root``) at ``depth``; never raises for bad code.
 
     ``mypy_path``: folders mypy searches for imports besides the files' own roots (``MYPYPATH``);
-    ``mypy_cache_key``: share one incremental cache between runs whose roots differ (scratch copies)."""
+    ``mypy_cache_key``: share one incremental cache between runs whose roots differ (scratch copies);
+    ``mypy_bases``: folders each file lies in a distinct package of (``base/<pkg>/<name>.py``): module
+    names are taken relative to them (``--explicit-package-bases``), so same-named files check in one run;
+    ``independent``: the files are unrelated texts (a batch), so a name is a missing import only by its own
+    file's imports, never by another's."""
     root = root.resolve()
     deadline = time.monotonic() + timeout
     python = python or find_project_interpreter(root)
@@ -303,7 +351,7 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
         mypy_files = sorted(trees_all)
         jobs.append(_bandit(wanted, root, deadline))
     jobs.insert(1, _mypy(mypy_files, root, python, "normal" if depth == "deep" else "silent", deadline, mypy_path,
-                         mypy_cache_key))
+                         mypy_cache_key, mypy_bases))
     results = await asyncio.gather(*jobs)
     found: list[Diagnostic] = []
     checks: list[CheckRun] = []
@@ -320,7 +368,8 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
         core_rules.append("import-cycle")
     checks.append(CheckRun("core", None, tuple(core_rules), len(trees), "ok", None, None,
                            time.monotonic() - started))
-    hints = import_hints(trees)
+    shared = import_hints(trees)
+    own = {f: import_hints({f: t}) for f, t in trees.items()} if independent else {}
     starred = {f for f, t in trees.items() if any(isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)
                                                   for n in t.body)}
     classified = []
@@ -331,6 +380,7 @@ async def analyse(files: Sequence[str], *, root: Path, depth: Depth, texts: Mapp
             continue  # pyflakes (ruff F821) follows Python's scoping; mypy misses `global` and `__class__`
         lines = sources.get(diag.file, "").splitlines()
         line_text = lines[diag.line - 1] if 0 < diag.line <= len(lines) else ""
+        hints = own.get(diag.file, {}) if independent else shared
         diag = diag if diag.tool == "core" else diag.with_(rule=classify(diag, hints, line_text))
         classified.append(core.relocate_missing_await(diag, trees.get(diag.file)))
     return Report(_merge(classified), checks, python, trees)

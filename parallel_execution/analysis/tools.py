@@ -13,23 +13,29 @@
 
 A tool that is not installed is *missing* (:func:`available`); versions come from the installed
 distribution's metadata (no process started). Cache folders are per workspace (ruff) and per
-import root and interpreter (mypy), under :func:`cache_base`.
+import root and interpreter (mypy), under :func:`cache_base`; one mypy at a time uses an incremental
+cache (:func:`cache_lock`: concurrent runs sharing one could read each other's half-written files).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
 import os
 import shutil
 import sys
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from parallel_execution.analysis.catalogue import RUFF_SELECT
 
-__all__ = ["RUFF_IGNORE", "available", "bandit_argv", "cache_base", "cache_dir", "mypy_argv", "project_config",
-           "ruff_argv", "version"]
+__all__ = ["RUFF_IGNORE", "available", "bandit_argv", "cache_base", "cache_dir", "cache_lock", "mypy_argv",
+           "project_config", "ruff_argv", "version"]
 
 RUFF_IGNORE = ("S101",)  # `assert` is a test idiom, not a defect
 _CONFIGS: dict[str, tuple[tuple[str, str | None], ...]] = {
@@ -52,6 +58,36 @@ def cache_base() -> Path:
 def cache_dir(kind: str, *key: str) -> Path:
     digest = hashlib.sha256("\0".join(key).encode()).hexdigest()[:20]
     return cache_base() / kind / digest
+
+
+@contextlib.asynccontextmanager
+async def cache_lock(cache: Path, deadline: float) -> AsyncIterator[bool]:
+    """Hold ``cache``'s lock file (one mypy at a time per incremental cache, across processes).
+
+    Polls a non-blocking ``flock`` so waiting stays cancellable; yields False (run unlocked) when
+    the lock is not free by ``deadline`` or cannot be taken at all."""
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        fd = os.open(cache / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:
+        yield False
+        return
+    try:
+        locked = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(0.05)
+            except OSError:
+                break
+        yield locked
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def ruff_binary() -> str | None:
@@ -103,12 +139,15 @@ def ruff_argv(files: list[str], *, config: Path | None, cache: Path, stdin_name:
     return [*argv, "--", *files]
 
 
-def mypy_argv(files: list[str], *, python: Path, config: Path | None, cache: Path, follow: str) -> list[str]:
+def mypy_argv(files: list[str], *, python: Path, config: Path | None, cache: Path, follow: str,
+              explicit_bases: bool = False) -> list[str]:
+    """``explicit_bases``: module names relative to ``MYPYPATH`` (scratch copies in per-text packages)."""
     argv = [sys.executable, "-m", "mypy", "-O", "json", "--show-column-numbers", "--show-absolute-path",
             "--no-error-summary", "--hide-error-context", "--no-pretty", "--no-color-output",
             "--check-untyped-defs", "--follow-imports", follow, "--cache-dir", str(cache),
             "--python-executable", str(python)]
     argv += ["--config-file", str(config) if config is not None else ""]  # "": no config from above
+    argv += ["--explicit-package-bases"] if explicit_bases else []
     return [*argv, "--", *files]
 
 

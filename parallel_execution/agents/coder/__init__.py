@@ -15,10 +15,9 @@ Modules, one job each::
     naming.py       ONEX names and entry points per node type
     scaffold.py     deterministic source rendering; todo_lines() for any backend's code
     validator.py    validate_source(): the lenient / moderate / strict levels
-    analysis.py     undefined names, missing/unresolvable/unused imports
-    arity.py        call arity of statically known functions
+    findings.py     names, imports, arity from the shared analysis layer (ruff, mypy) as named checks
     conventions.py  node class, models, entry point, purity, type hints, docstrings
-    resolve.py      finding modules and their names without importing them
+    resolve.py      finding modules and their names without importing them (lazy packages, context)
     report.py       Check / ValidationReport
 """
 

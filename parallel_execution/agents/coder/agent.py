@@ -274,7 +274,7 @@ def _sibling_modules(target: Path, root: Path, declared: list[Path]) -> list[Con
                             and p != target and p not in declared and not p.name.endswith(".rejected.py"))
     except OSError:
         return []
-    found = []
+    found: list[ContextFile] = []
     for path in candidates[:_MAX_SIBLINGS]:
         try:
             found.extend(read_context_files([path], workspace_root=root, search_roots=[target.parent, root]))

@@ -3,13 +3,13 @@
 A check is a value, never an exception: ``name`` identifies the rule (stable, tests and the
 dispatcher agent match on it), ``severity`` says whether a failure rejects the code (``error``) or
 is only reported (``warning``), ``message`` says what was found and where. The report passes when
-no ``error`` check failed.
+no ``error`` check failed; ``findings`` are the analysis layer's diagnostics the checks were made of.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +42,7 @@ class ValidationReport(BaseModel):
     node_type: str
     class_name: str | None
     checks: list[Check]
+    findings: list[dict[str, Any]] = []  # the analysis layer's diagnostics behind the checks (tool, rule, line)
 
     @property
     def passed(self) -> bool:

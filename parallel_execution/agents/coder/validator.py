@@ -11,14 +11,18 @@ strict      ``purity`` (Compute/Reducer), ``type_hints``, ``docstrings``, and
             module and instantiates the node class with no arguments
 ==========  ==================================================================================
 
-Static checks never execute the code; they run in a worker thread so parallel coder tasks keep
-running. Imports are judged on the project interpreter's ``sys.path`` (``interpreter``; the
-runner's own when none is given), and the strict import runs that interpreter in its own session with a timeout (killed on
-timeout or cancellation), ``cwd`` the target folder, with the target folder and the extra
-``import_roots`` (the workspace) first on ``sys.path`` — the same search order the static import
-checks use. The source is imported from a private temporary copy, so nothing is written next to
-the target before the verdict, and ``PYTHONDONTWRITEBYTECODE`` keeps ``__pycache__`` out of the
-workspace.
+Static checks never execute the code. The name, import and arity checks come from the shared
+analysis layer (:mod:`.findings`: ruff and mypy through ``analysis.source_check`` at ``standard``
+depth, the debug agent's engine), so the coder and the debug agent report the same findings for the
+same file; the report's ``findings`` are those diagnostics (tool, code, rule, line). Concurrent
+validations share one ruff and one mypy run (``source_check`` batches them), and mypy's cache of
+the standard library and installed packages is kept per interpreter, so a new text costs one warm
+mypy start. Imports are judged by the project's interpreter (``interpreter``; the runner's own when
+none is given) with the target folder and ``import_roots`` (the workspace) first on the search path.
+The strict import runs that interpreter in its own session with a timeout (killed on timeout or
+cancellation), ``cwd`` the target folder, the same search order; the source is imported from a
+private temporary copy, so nothing is written next to the target before the verdict, and
+``PYTHONDONTWRITEBYTECODE`` keeps ``__pycache__`` out of the workspace.
 
 Example::
 
@@ -29,9 +33,11 @@ Example::
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import os
+import platform
 import signal
 import sys
 import tempfile
@@ -40,19 +46,21 @@ from pathlib import Path
 
 import orjson
 
-from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
-from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import find_node_class, moderate_checks, strict_checks
+from parallel_execution.agents.coder.findings import tool_checks
 from parallel_execution.agents.coder.naming import NodeNames, NodeType, node_names
 from parallel_execution.agents.coder.project import project_search_path
 from parallel_execution.agents.coder.report import Check, Level, ValidationReport
 from parallel_execution.agents.coder.resolve import ImportResolver
 from parallel_execution.analysis import astsafe
+from parallel_execution.analysis.diagnostics import Diagnostic
 from parallel_execution.analysis.interpreter import ProjectInterpreter
+from parallel_execution.analysis.source_check import check_source
 
 __all__ = ["DEFAULT_IMPORT_TIMEOUT", "static_checks", "validate_source"]
 
 DEFAULT_IMPORT_TIMEOUT = 20.0
+_RUNNER = ProjectInterpreter(Path(sys.executable), "runner", platform.python_version())
 _MARKER = "@@coder-import-check@@"
 
 # Runs in the fresh interpreter: argv = source file, module name, class name, pascal name, roots...
@@ -82,7 +90,7 @@ print("@@coder-import-check@@" + json.dumps(result), flush=True)
 """
 
 
-def static_checks(
+async def static_checks(
     source: str,
     node_type: NodeType,
     level: Level,
@@ -92,33 +100,39 @@ def static_checks(
     import_roots: Sequence[Path] = (),
     filename: str = "<generated>",
     search_path: Sequence[str] | None = None,
-) -> list[Check]:
-    """Every check of ``level`` except the strict import; stops early when the code cannot parse."""
+    interpreter: ProjectInterpreter | None = None,
+) -> tuple[list[Check], list[Diagnostic]]:
+    """Every check of ``level`` except the strict import, and the layer's findings behind them;
+    stops early when the code cannot parse."""
+    checks, tree = await asyncio.to_thread(_parse_checks, source, filename)
+    if tree is None or level == "lenient":
+        return checks, []
+    python = interpreter or _RUNNER
+    roots = [r for r in ([folder] if folder else []) + list(import_roots) if r.is_dir()]
+    report = await check_source(source, filename, search_path=roots, depth="standard", python=python)
+    resolver = ImportResolver([*([folder] if folder else []), *import_roots], search_path=search_path)
+
+    def conclude() -> list[Check]:
+        found = tool_checks(report, tree, resolver) + moderate_checks(tree, node_type, names)
+        return found + (strict_checks(tree, node_type) if level == "strict" else [])
+
+    return checks + await asyncio.to_thread(conclude), report.diagnostics
+
+
+def _parse_checks(source: str, filename: str) -> tuple[list[Check], ast.Module | None]:
     try:
         tree = astsafe.parse(source, filename=filename)
     except SyntaxError as exc:
         where = f"line {exc.lineno}, column {exc.offset}" if exc.lineno else "unknown position"
-        return [Check(name="syntax", passed=False, message=f"{exc.msg} ({where})", line=exc.lineno)]
+        return [Check(name="syntax", passed=False, message=f"{exc.msg} ({where})", line=exc.lineno)], None
     checks = [Check(name="syntax", passed=True, message="source parses")]
     try:
         compile(tree, filename, "exec")
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         message = getattr(exc, "msg", str(exc))
-        return [*checks, Check(name="compiles", passed=False, message=f"{message} (line {line})", line=line)]
-    checks.append(Check(name="compiles", passed=True, message="source compiles"))
-    if level == "lenient":
-        return checks
-
-    resolver = ImportResolver([*([folder] if folder else []), *import_roots], search_path=search_path)
-    checks += name_checks(tree, source, filename, resolver)
-    checks.append(import_checks(tree, resolver))
-    checks.append(call_arity_check(tree, resolver))
-    checks.append(unused_imports_check(tree))
-    checks += moderate_checks(tree, node_type, names)
-    if level == "strict":
-        checks += strict_checks(tree, node_type)
-    return checks
+        return [*checks, Check(name="compiles", passed=False, message=f"{message} (line {line})", line=line)], None
+    return [*checks, Check(name="compiles", passed=True, message="source compiles")], tree
 
 
 async def validate_source(
@@ -146,10 +160,8 @@ async def validate_source(
     folder = target.parent if target is not None else None
     roots = [Path(r).absolute() for r in import_roots]
     filename = str(target) if target else "<generated>"
-    checks = await asyncio.to_thread(
-        static_checks, source, node_type, level, names=names, folder=folder, import_roots=roots,
-        filename=filename, search_path=search_path,
-    )
+    checks, findings = await static_checks(source, node_type, level, names=names, folder=folder, import_roots=roots,
+                                           filename=filename, search_path=search_path, interpreter=interpreter)
     class_name = names.class_name if names else None
     if all(c.passed for c in checks if c.name in ("syntax", "compiles")):
         node_class = find_node_class(astsafe.parse(source), node_type, names)
@@ -157,7 +169,8 @@ async def validate_source(
         if level == "strict":
             found = node_class.name if node_class is not None else None
             checks.append(await _import_check(source, target, found, node_type, roots, import_timeout, python))
-    return ValidationReport(level=level, node_type=node_type, class_name=class_name, checks=checks)
+    return ValidationReport(level=level, node_type=node_type, class_name=class_name, checks=checks,
+                            findings=[d.to_json() for d in findings])
 
 
 async def _import_check(

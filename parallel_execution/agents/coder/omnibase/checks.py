@@ -14,23 +14,29 @@ moderate    ``undefined_names``, ``missing_imports``, ``imports_resolvable`` (ju
 strict      ``type_hints``, ``docstrings``, ``purity`` (Compute/Reducer handler); the framework's
             own checks are in :mod:`.runtime`
 ==========  ==================================================================================
+
+Names, imports and arity come from the shared analysis layer (``analysis.source_check.check_folder``:
+ruff and mypy over the folder staged as its package, the way the debug agent sees it), turned into
+checks by :mod:`..findings`.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib.util
 from collections.abc import Mapping, Sequence
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 
-from parallel_execution.agents.coder.analysis import import_checks, name_checks, unused_imports_check
-from parallel_execution.agents.coder.arity import call_arity_check
 from parallel_execution.agents.coder.conventions import strict_checks
+from parallel_execution.agents.coder.findings import tool_checks
 from parallel_execution.agents.coder.omnibase.names import OmnibaseNames
 from parallel_execution.agents.coder.report import Check, Level
 from parallel_execution.agents.coder.resolve import ImportResolver
 from parallel_execution.analysis import astsafe
+from parallel_execution.analysis.interpreter import ProjectInterpreter
+from parallel_execution.analysis.source_check import check_folder
 
 __all__ = ["FRAMEWORK_METHODS", "folder_static_checks"]
 
@@ -56,7 +62,7 @@ class _PackageResolver(ImportResolver):
         return super().find(dotted)
 
 
-def folder_static_checks(
+async def folder_static_checks(
     files: Mapping[str, str],
     names: OmnibaseNames,
     node_type: str,
@@ -65,6 +71,7 @@ def folder_static_checks(
     staged: Path,
     import_root: Path,
     search_path: Sequence[str] | None,
+    interpreter: ProjectInterpreter,
 ) -> list[Check]:
     """Every static check of ``level`` over ``files`` (relative path -> text) staged at ``staged``."""
     trees: dict[str, ast.Module] = {}
@@ -89,17 +96,19 @@ def folder_static_checks(
     if level == "lenient" or len(trees) < sum(r.endswith(".py") for r in files):
         return _merge(per_rule)
 
+    reports = await check_folder(files, names.package, search_path=[import_root], python=interpreter)
     resolver = _PackageResolver([import_root], search_path, names.package, staged)
-    for rel, tree in trees.items():
-        for check in name_checks(tree, files[rel], str(staged / rel), resolver):
-            add(rel, check)
-        add(rel, import_checks(tree, resolver))
-        add(rel, call_arity_check(tree, resolver))
-        add(rel, unused_imports_check(tree))
-        add(rel, _no_any(tree))
-        if level == "strict":
-            for check in strict_checks(tree, node_type if rel == "handler.py" else "Effect"):
+
+    def conclude() -> None:
+        for rel, tree in trees.items():
+            for check in tool_checks(reports[rel], tree, resolver):
                 add(rel, check)
+            add(rel, _no_any(tree))
+            if level == "strict":
+                for check in strict_checks(tree, node_type if rel == "handler.py" else "Effect"):
+                    add(rel, check)
+
+    await asyncio.to_thread(conclude)
     checks = _merge(per_rule)
     checks += [_node_class(trees.get("node.py"), names), _handler(trees.get("handler.py")),
                _models(trees, names), _protocols(trees)]

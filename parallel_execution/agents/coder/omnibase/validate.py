@@ -2,8 +2,8 @@
 
 The files are written to a temporary folder outside the workspace (``<tmp>/nodes/<folder>/``: the
 framework's purity validator only looks under a ``nodes`` folder), so nothing reaches the
-workspace before the verdict. Static checks (:mod:`.checks`) run in a worker thread; at
-``strict`` the framework's checks (:mod:`.runtime`) run in the project's interpreter. The report's
+workspace before the verdict. Static checks (:mod:`.checks`: the analysis layer, over its own
+copy laid out as the package) run first; at ``strict`` the framework's checks (:mod:`.runtime`) run in the project's interpreter. The report's
 ``timings`` say how long each part took.
 
 Example::
@@ -50,8 +50,9 @@ async def validate_folder(
             path.write_text(text, encoding="utf-8")
         started = time.perf_counter()
         search_path = await asyncio.to_thread(project_search_path, interpreter)
-        checks = await asyncio.to_thread(folder_static_checks, files, names, node_type, level, staged=staged,
-                                         import_root=import_root, search_path=search_path)
+        checks = await folder_static_checks(files, names, node_type, level, staged=staged,
+                                            import_root=import_root, search_path=search_path,
+                                            interpreter=interpreter)
         timings["static"] = round(time.perf_counter() - started, 3)
         if level == "strict" and all(c.passed for c in checks if c.name in ("syntax", "compiles")):
             started = time.perf_counter()
