@@ -111,15 +111,15 @@ def run_in_process(folder: Path, dag: RandomDag, workers: int) -> float:
     return clock.wall
 
 
-def _timed_run(argv: list[str], folder: Path, stdin: bytes | None = None) -> float:
+def _timed_run(argv: list[str], folder: Path, stdin: bytes | None = None, env: dict[str, str] | None = None) -> float:
     with timed() as clock:
-        proc = subprocess.run(argv, cwd=folder, input=stdin, capture_output=True)
+        proc = subprocess.run(argv, cwd=folder, input=stdin, capture_output=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
     return clock.wall
 
 
-def trivial_commands(n: int, workers: int, repeats: int) -> tuple[list[list[str]], list[str]]:
+def trivial_commands(n: int, workers: int, repeats: int, also: str | None = None) -> tuple[list[list[str]], list[str]]:
     """``n`` independent ``true`` commands under make, xargs, GNU parallel, our CLI and dispatch()."""
     notes = []
     tasks = [{"task_id": f"t{i}", "agent": "command", "input_data": {"argv": ["true"]}} for i in range(n)]
@@ -157,6 +157,15 @@ def trivial_commands(n: int, workers: int, repeats: int) -> tuple[list[list[str]
             return clock.wall
 
         runs["dispatch-runner CLI (`run --quiet`)"] = run_ours_cli
+        if also:  # another checkout's CLI in the same rounds (before / after)
+            env = {**os.environ, "PYTHONPATH": also}
+
+            def run_other_cli() -> float:
+                wall = _timed_run(cli, folder, env=env)
+                shutil.rmtree(traces, ignore_errors=True)
+                return wall
+
+            runs[f"dispatch-runner CLI, {also}"] = run_other_cli
         runs["`dispatch()` in-process"] = run_ours_api
         times: dict[str, list[float]] = {label: [] for label in runs}
         for _ in range(repeats):  # round robin: drifting load hits every row alike
@@ -178,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--trivial", type=int, default=2000, help="independent `true` commands (0: skip that table)")
     parser.add_argument("--trivial-workers", type=int, default=2)
+    parser.add_argument("--also", metavar="DIR", help="also time the CLI of the checkout at DIR on the 2,000 commands")
     args = parser.parse_args(argv)
     if shutil.which("make") is None:
         raise SystemExit("make is not installed")
@@ -212,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         ["DAG seed", "workers", "bound s", "make s", "runner CLI s", "CLI start-up s", "dispatch() s", "CLI ÷ make",
          "dispatch() ÷ make", "make ÷ bound", "dispatch() ÷ bound"], rows))
     if args.trivial:
-        trivial_rows, notes = trivial_commands(args.trivial, args.trivial_workers, args.repeats)
+        trivial_rows, notes = trivial_commands(args.trivial, args.trivial_workers, args.repeats, args.also)
         print(f"\n## Spawn cost: {args.trivial:,} independent `true` commands on {args.trivial_workers} workers, "
               f"median of {args.repeats} (round robin)\n")
         print(markdown_table(["run", "median s", "best s", "µs/command", "÷ make"], trivial_rows))

@@ -158,3 +158,14 @@ def test_a_symlink_planted_in_the_trace_folder_is_not_followed_by_a_log(trace_di
     logfile = Path(r["victim"].output[f"{log}_file"])
     assert not logfile.is_symlink() and logfile.read_text() == "hello"
     assert r["victim"].output[f"{log}_tail"] == "hello"
+
+
+def test_a_path_given_in_env_is_where_the_program_is_found(trace_dir, workspace):
+    bin_dir = workspace / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "only-here").write_text(f"#!{sys.executable}\nimport os\nprint(os.environ['PATH'], os.environ['X'])\n")
+    (bin_dir / "only-here").chmod(0o755)
+    task = command("lookup", ["only-here"], env={"PATH": str(bin_dir), "X": "é"})
+    (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
+    assert r.status == "success", r.error
+    assert r.output["stdout_tail"] == f"{bin_dir} é"

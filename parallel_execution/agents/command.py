@@ -30,7 +30,7 @@ from pydantic import Field
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.agents.command_logs import LogFiles, disk_full_note
-from parallel_execution.agents.command_spawn import spawn
+from parallel_execution.agents.command_spawn import child_env, spawn
 from parallel_execution.errors import TaskFailure
 from parallel_execution.inputs.paths import WorkspacePath
 from parallel_execution.run import containment
@@ -74,12 +74,13 @@ class CommandAgent(Agent[CommandInput]):
         with LogFiles(out_path, err_path) as logs:
             try:
                 try:
-                    proc = spawn(data.argv, cwd, {**os.environ, **data.env, **scope.env()},
+                    proc = spawn(data.argv, cwd, child_env(data.env, scope.env()),
                                  logs.stdout, logs.stderr, data.stdin is not None)
                 except BaseException:
                     scope.close()
                     raise
-                scope.adopt(proc.pid)
+                scope.adopt(proc.pid, background=proc.reaps_on_loop)  # the cgroup move waits off the loop
+                proc.hold_reaping(scope.moving)
                 ctx.event("process_started", pid=proc.pid)
                 try:
                     await proc.wait_feeding(data.stdin.encode() if data.stdin is not None else None)

@@ -11,15 +11,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from parallel_execution.errors import TaskFailure
 
-__all__ = ["Child", "spawn"]
+__all__ = ["Child", "child_env", "spawn"]
 
 
 @functools.lru_cache(maxsize=512)
@@ -29,12 +33,30 @@ def _which(name: str, path: str, cwd: str) -> str | None:
     return os.path.join(cwd, found) if found is not None and not os.path.isabs(found) else found
 
 
-def spawn(argv: list[str], cwd: Path, env: dict[str, str] | None, stdout: int, stderr: int,
-           feed: bool) -> Child:
+def child_env(*overrides: Mapping[str, str]) -> dict[bytes, bytes]:
+    """This process's environment with ``overrides`` applied, as bytes: what ``exec`` takes, so the
+    ~40 variables are not decoded to ``str`` and encoded back for every spawn."""
+    raw = getattr(os.environ, "_data", None)  # CPython's own bytes -> bytes copy of the environment (POSIX)
+    env = dict(raw) if type(raw) is dict and all(type(k) is bytes for k in raw) else dict(os.environb)
+    for mapping in overrides:
+        env.update((os.fsencode(k), os.fsencode(v)) for k, v in mapping.items())
+    return env
+
+
+def _path_of(env: Mapping[Any, Any] | None) -> str:
+    if env is None:
+        return os.environ.get("PATH", os.defpath)
+    value = env.get(b"PATH", env.get("PATH"))
+    return os.fsdecode(value) if value is not None else os.defpath
+
+
+def spawn(argv: list[str], cwd: Path, env: Mapping[str, str] | Mapping[bytes, bytes] | None, stdout: int,
+          stderr: int, feed: bool) -> Child:
+    """Start ``argv``; ``env`` (str or bytes keys, ``child_env``) replaces the environment, None inherits it."""
     name = argv[0]
     program: str | None = name
     if os.sep not in name:
-        path = (os.environ if env is None else env).get("PATH", os.defpath)
+        path = _path_of(env)
         program = _which(name, path, str(cwd))
         if program is None:
             raise TaskFailure(f"cannot start {name!r}: not found on PATH", retryable=False)
@@ -49,7 +71,7 @@ def spawn(argv: list[str], cwd: Path, env: dict[str, str] | None, stdout: int, s
         except FileNotFoundError as exc:
             if retry and program != name:  # the cached lookup went stale: look again, once
                 _which.cache_clear()
-                program = _which(name, (os.environ if env is None else env).get("PATH", os.defpath), str(cwd))
+                program = _which(name, _path_of(env), str(cwd))
                 if program is not None:
                     continue
             raise TaskFailure(f"cannot start {name!r}: {exc.strerror or exc}", retryable=False) from None
@@ -68,6 +90,7 @@ class Child:
         self._loop = asyncio.get_running_loop()
         self._exited: asyncio.Future[int] = self._loop.create_future()
         self._pidfd: int | None = None
+        self._hold: concurrent.futures.Future[object] | None = None
         try:
             self._pidfd = os.pidfd_open(self.pid)
         except (AttributeError, OSError):  # no pidfds here: one thread blocks in waitpid instead
@@ -76,7 +99,21 @@ class Child:
         else:
             self._loop.add_reader(self._pidfd, self._reap)
 
+    @property
+    def reaps_on_loop(self) -> bool:
+        """Reaped by the loop (pidfd): reaping can wait for ``hold_reaping`` (not so with the thread)."""
+        return self._pidfd is not None
+
+    def hold_reaping(self, until: concurrent.futures.Future[Any] | None) -> None:
+        """Do not reap before ``until`` is done (so the pid cannot be reused while something uses it)."""
+        self._hold = until
+
     def _reap(self) -> None:
+        if self._hold is not None and not self._hold.done():  # the exit waits (unreaped) for the hold
+            hold, self._hold = self._hold, None
+            self._loop.remove_reader(self._pidfd)  # type: ignore[arg-type]
+            hold.add_done_callback(self._resume_soon)
+            return
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
         except ChildProcessError:  # reaped elsewhere: the status is lost
@@ -84,6 +121,14 @@ class Child:
         if pid == 0:
             return  # not exited yet (a spurious wake-up)
         self._done(os.waitstatus_to_exitcode(status) if status != -1 else -1)
+
+    def _resume_soon(self, _hold: object) -> None:  # on the thread that finished the hold
+        with contextlib.suppress(RuntimeError):  # the loop is gone (the runner is exiting)
+            self._loop.call_soon_threadsafe(self._resume)
+
+    def _resume(self) -> None:
+        if self._pidfd is not None:
+            self._loop.add_reader(self._pidfd, self._reap)
 
     def _done(self, code: int) -> None:
         if self._pidfd is not None:

@@ -41,7 +41,6 @@ from parallel_execution.commands.common import (  # the shared helpers, re-expor
     read_input,
 )
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs import project_guard
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SUBCOMMANDS", "add_run_options", "apply_overrides",
            "build_parser", "emit", "entrypoint", "execute", "input_schema", "load_plan", "main", "read_input"]
@@ -109,6 +108,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         chosen = sub.add_parser(name, help=help_text, description=summary)
         module.configure_parser(chosen)
         if name == "report":  # it writes a file with -o
+            from parallel_execution.inputs import project_guard
+
             project_guard.add_flag(chosen)
         chosen.set_defaults(func=module.main)
     return parser
@@ -128,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{exc.message} (see dispatch-runner --help)", file=sys.stderr)
         return EXIT_INVALID
     try:
+        from parallel_execution.inputs import project_guard  # imported here: it loads the input schema
+
         project_guard.check_args(args)
         return int(args.func(args))
     except KeyboardInterrupt:  # before any task started (a run installs its own handlers)

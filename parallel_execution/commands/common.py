@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 from parallel_execution.commands.signals import SIGNAL_EXIT, RunSignals
 from parallel_execution.errors import InputIssue, InvalidInput
-from parallel_execution.inputs import project_guard
 from parallel_execution.traces.fsio import dumps_json
 
 if TYPE_CHECKING:
@@ -77,6 +76,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, with_file: bool = True) 
     parser.add_argument("--allow-commands", action="store_true", help="allow `command` tasks to run programs")
     parser.add_argument("--executor", choices=["local", "dask"], help="where tasks run (config.executor.kind)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
+    from parallel_execution.inputs import project_guard  # its checks need the input schema: not for --help
+
     project_guard.add_flag(parser)
 
 
@@ -95,6 +96,8 @@ def apply_overrides(data: DispatchInput, args: argparse.Namespace) -> DispatchIn
         merged = {**data.config.model_dump(exclude_unset=True), **updates}
         data = parse_input({"tasks": [t.model_dump() for t in data.tasks], "config": merged,
                             "user_prompt": data.user_prompt})
+    from parallel_execution.inputs import project_guard
+
     project_guard.check_input(data, args)
     return data
 

@@ -63,6 +63,9 @@ class TaskOutcome:
     deps_digest: str | None = None  # the dependency outputs this task saw (for resume)
     output_digest: str | None = None
     isolation: dict[str, Any] | None = None  # its worktree, branch and merge (parallel_execution.isolation)
+    # The redactor that checked everything above (its whole trace document) and found nothing to
+    # hide (traces.writer): the result and the progress displays need not scan it again.
+    verified_by: object | None = None
 
     @property
     def task_id(self) -> str:

@@ -50,6 +50,7 @@ from parallel_execution.inputs.paths import WorkspacePolicy
 from parallel_execution.inputs.plan import PlannedTask, ValidatedPlan
 from parallel_execution.inputs.refs import RefError, aresolve_refs
 from parallel_execution.run.budget import BUDGET_SERVICE, Budget
+from parallel_execution.run.deadlines import Deadlines
 from parallel_execution.run.digests import deps_digest, digest, input_digest
 from parallel_execution.run.gcpause import GcPause, paused_gc
 from parallel_execution.run.observers import ObserverGroup, ObserverLike
@@ -61,8 +62,6 @@ if TYPE_CHECKING:
 __all__ = ["Scheduler"]
 
 _DURABLE = object()  # inbox marker: some commit future resolved
-
-
 
 
 @dataclass(slots=True)
@@ -129,6 +128,7 @@ class Scheduler:
         self._state = _State(ReadyQueue([t.deps for t in plan.tasks], [t.priority for t in plan.tasks]))
         self.observer_errors = self.observers.errors  # observers that raised, commits that failed
         self._gc = GcPause()
+        self._deadlines = Deadlines()  # every task's timeout on one timer
 
     def now_ms(self) -> float:
         return round((time.monotonic() - self._t0) * 1000, 3)
@@ -142,8 +142,11 @@ class Scheduler:
                 task.cancel()
 
     async def run(self) -> list[TaskOutcome]:
-        with paused_gc() as self._gc:  # run.gcpause: the collector finds ~nothing here, at a high cost
-            return await self._run()
+        try:
+            with paused_gc() as self._gc:  # run.gcpause: the collector finds ~nothing here, at a high cost
+                return await self._run()
+        finally:
+            self._deadlines.close()
 
     async def _run(self) -> list[TaskOutcome]:
         state, tasks = self._state, self.plan.tasks
@@ -372,13 +375,18 @@ class Scheduler:
             user_prompt=self.plan.user_prompt, services=self.services, events=attempt.events,
             on_event=lambda kind, record: self._on_event(planned, kind, record),
         )
+        deadline, timed_out = self._deadlines.start(planned.timeout_seconds), False
         try:
-            async with asyncio.timeout(planned.timeout_seconds) as scope:
+            try:
                 output = await self.executor.run(planned, data, ctx)
+            finally:
+                timed_out = self._deadlines.finish(deadline)
             outcome.output, attempt.status, attempt.error = output, "success", None
             return False
-        except TimeoutError:
-            if not scope.expired():
+        except (asyncio.CancelledError, TimeoutError) as exc:
+            if not timed_out:
+                if isinstance(exc, asyncio.CancelledError):
+                    raise
                 attempt.status, attempt.error = "error", "TimeoutError raised inside the task"
                 attempt.traceback = traceback.format_exc()
                 return True

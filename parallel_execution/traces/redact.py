@@ -48,9 +48,11 @@ def looks_secret(name: str, *, env: bool = False) -> bool:
 class Redactor:
     def __init__(self, secret_values: Iterable[str] = ()) -> None:
         values = sorted({v for v in secret_values if len(v) >= _MIN_SECRET_LENGTH}, key=len, reverse=True)
+        self._values = values
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
         # The same values as they appear inside serialised JSON strings (escapes applied).
         encoded = [orjson.dumps(v)[1:-1] for v in values]
+        self._encoded = encoded
         self._bytes_pattern = re.compile(b"|".join(map(re.escape, encoded))) if encoded else None
         self._key_cache: dict[Any, bool] = {}
         raw = [v.encode("utf-8", "surrogateescape") for v in values]
@@ -82,18 +84,53 @@ class Redactor:
             data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
         except TypeError:
             return self._scrub(value)
-        if (self._bytes_pattern is not None and self._bytes_pattern.search(data)) or secrets.has_secret_bytes(data):
+        if self.holds_secret(data):
             return self._scrub(value)
         return value
 
+    def unchanged(self, *values: Any) -> bool:
+        """Whether ``scrub`` would return every one of ``values`` as it is: one look at them all
+        (one key walk, one serialisation, one scan) instead of one per value. False may be a false
+        alarm (then scrub each: they are cleaned exactly); True never is."""
+        containers = []
+        for value in values:
+            if isinstance(value, str):
+                if self._text(value) != value:
+                    return False
+            elif not (value is None or isinstance(value, (int, float, bool))):
+                containers.append(value)
+        if not containers:
+            return True
+        if self._has_suspect_key(containers):
+            return False
+        try:
+            data = orjson.dumps(containers, option=orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:
+            return False
+        return not self.holds_secret(data)
+
+    def clean_json(self, data: bytes, key_parts: Iterable[Any] = ()) -> bool:
+        """Whether a serialised document holds nothing to redact: no secret value or credential shape
+        in ``data`` and no secret-named key in ``key_parts`` (its user-supplied parts). True means
+        ``scrub`` would return those parts as they are and ``scrub_bytes(data)`` is ``data``."""
+        return not self._has_suspect_key(list(key_parts)) and not self.holds_secret(data)
+
+    def holds_secret(self, data: bytes) -> bool:
+        """Whether serialised JSON holds a known secret value or a credential shape (nothing replaced)."""
+        return self._has_known(data) or secrets.has_secret_bytes(data)
+
     def scrub_bytes(self, data: bytes) -> bytes:
         """Serialised JSON (or log text) with known secret values and credential shapes replaced."""
-        if self._bytes_pattern is not None:
+        if self._bytes_pattern is not None and self._has_known(data):
             data = self._bytes_pattern.sub(REDACTED.encode(), data)
         return secrets.sub_bytes(data)
 
+    def _has_known(self, data: bytes) -> bool:
+        # One substring search per value: far quicker than the alternation, which ``re`` tries at every byte.
+        return any(value in data for value in self._encoded)
+
     def _text(self, text: str) -> str:
-        if self._pattern is not None:
+        if self._pattern is not None and any(value in text for value in self._values):
             text = self._pattern.sub(REDACTED, text)
         return secrets.sub_text(text)
 
@@ -195,6 +232,13 @@ class RedactingObserver:
         if isinstance(value, (str, dict, list)):
             return self._redactor.scrub(value)
         if hasattr(value, "error") and hasattr(value, "output") and hasattr(value, "attempts"):
+            if getattr(value, "verified_by", None) is self._redactor:
+                return value  # its trace document was checked whole and held nothing to hide
+            parts = [value.error, value.output, getattr(value, "resolved_input", None)]
+            parts.extend(p for a in value.attempts for p in (getattr(a, "error", None), getattr(a, "traceback", None),
+                                                              getattr(a, "events", None)))
+            if self._redactor.unchanged(*parts):
+                return value  # nothing to hide (nearly always): no copies
             import copy
 
             outcome = copy.copy(value)

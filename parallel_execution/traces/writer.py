@@ -42,7 +42,7 @@ from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
 from parallel_execution.run.digests import input_digest
 from parallel_execution.run.observers import Observer
 from parallel_execution.run.outcomes import TaskOutcome
-from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
+from parallel_execution.traces.fsio import atomic_write_bytes, dumps_json
 from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
 
@@ -63,6 +63,9 @@ class TraceWriter(Observer):
         self.started_at = datetime.now(UTC)
         self.errors: list[str] = []
         self._writer: _DurableWriter | None = None
+        self._pending: list[tuple[Any, ...]] = []  # trace files of this batch, handed over at commit
+        self._task_prefix = os.path.join(self.task_dir, "")  # plain strings on the per-task path
+        self._index_name = str(self.index_file)
         self._written: dict[str, str] = {}  # task_id -> trace file, filled by the writer thread
         self.index_written = False
 
@@ -77,10 +80,11 @@ class TraceWriter(Observer):
             step = self.task_dir / JOURNAL_NAME
             self._writer = _DurableWriter(step, self._fail)
             step = self.task_dir / INPUT_NAME
-            atomic_write_json(step, self.redactor.scrub({
+            document = {
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
                 "config": self.plan.config.model_dump(mode="json"), "user_prompt": self.plan.user_prompt,
-            }))
+            }
+            self._write_json(step, document, keys=True)
             self._write_index(status="running", result=None)
             return True
         except OSError as exc:
@@ -98,6 +102,7 @@ class TraceWriter(Observer):
     def close(self) -> None:
         """Wait for every queued write; idempotent."""
         if self._writer is not None:
+            self._hand_over()
             self._writer.close()
             self._writer = None
 
@@ -106,10 +111,42 @@ class TraceWriter(Observer):
     def task_finished(self, outcome: TaskOutcome) -> None:
         if self._writer is None:
             return
-        path = self.task_dir / trace_name(outcome.task_id)
         task = outcome.planned.task
-        scrub = self.redactor.scrub  # user-supplied parts; the rest has only our own keys
-        document = {
+        redactor = self.redactor
+        # Serialised once and scanned once: nearly every document holds nothing to hide. Keys are
+        # checked in the user-supplied parts (and agent events); the rest has only our own keys.
+        parts = (task.input_data, outcome.resolved_input, outcome.output, outcome.isolation)
+        data = dumps_json(self._document(outcome, *parts), indent=True)
+        output = outcome.output
+        if redactor.clean_json(data, (*parts, *(a.events for a in outcome.attempts))):
+            outcome.verified_by = redactor
+        else:  # the careful path: each part cleaned (names and values), then the whole document
+            clean = [redactor.scrub(part) for part in parts]
+            output = clean[2]
+            document = self._document(outcome, *clean)
+            document["attempts"] = redactor.scrub(document["attempts"])  # events may name a secret
+            data = redactor.scrub_bytes(dumps_json(document, indent=True))
+        journal_line = dumps_json({
+            "v": SCHEMA_VERSION, "task_id": task.task_id, "status": outcome.status,
+            "input_digest": input_digest(task), "deps_digest": outcome.deps_digest,
+            "output_digest": outcome.output_digest, "attempts": len(outcome.attempts),
+            "finished_ms": outcome.finished_ms,
+        }) + b"\n"
+        # Redaction changed the output of a task others read: keep the real one where only its owner
+        # can read it, so a resume passes it on. Written just before the journal line; without
+        # dependents nobody reads it, so no secret goes to disk.
+        name = trace_name(task.task_id)
+        private = None
+        if output is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
+            private = (self.task_dir / PRIVATE_DIR / name, dumps_json(outcome.output))
+        path = self._task_prefix + name
+        self._pending.append((path, data + b"\n", journal_line,
+                              lambda: self._written.__setitem__(task.task_id, path), private))
+
+    def _document(self, outcome: TaskOutcome, input_data: Any, resolved_input: Any, output: Any,
+                  isolation: Any) -> dict[str, Any]:
+        task = outcome.planned.task
+        return {
             "schema_version": SCHEMA_VERSION,
             "dispatch_id": self.dispatch_id,
             "task_id": task.task_id,
@@ -119,49 +156,49 @@ class TraceWriter(Observer):
             "status": outcome.status,
             "error": outcome.error,
             "resumed": outcome.resumed,
-            "input_data": scrub(task.input_data),
-            "resolved_input": scrub(outcome.resolved_input),
-            "output": (output := scrub(outcome.output)),
+            "input_data": input_data,
+            "resolved_input": resolved_input,
+            "output": output,
             "attempts": [a.to_json() for a in outcome.attempts],
             "started_ms": outcome.started_ms,
             "finished_ms": outcome.finished_ms,
             "execution_time_ms": outcome.execution_time_ms,
             "cost_usd": outcome.cost_usd,
-            "isolation": scrub(outcome.isolation),
+            "isolation": isolation,
             "timeout_seconds": outcome.planned.timeout_seconds,
-            "trace_index": str(self.index_file),
+            "trace_index": self._index_name,
         }
-        journal_line = dumps_json({
-            "v": SCHEMA_VERSION, "task_id": task.task_id, "status": outcome.status,
-            "input_digest": input_digest(task), "deps_digest": outcome.deps_digest,
-            "output_digest": outcome.output_digest, "attempts": len(outcome.attempts),
-            "finished_ms": outcome.finished_ms,
-        }) + b"\n"
-        # Known secret values can still hide in errors and events: one byte-level pass catches them.
-        data = self.redactor.scrub_bytes(dumps_json(document, indent=True)) + b"\n"
-        # Redaction changed the output of a task others read: keep the real one where only its owner
-        # can read it, so a resume passes it on. Written just before the journal line; without
-        # dependents nobody reads it, so no secret goes to disk.
-        private = None
-        if output is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
-            private = (self.task_dir / PRIVATE_DIR / trace_name(task.task_id), dumps_json(outcome.output))
-        self._writer.submit(path, data, journal_line, lambda: self._written.__setitem__(task.task_id, str(path)),
-                            private)
 
     def commit(self) -> asyncio.Future[None] | None:
         """A future that resolves once every journal line submitted so far is durable (None: nothing to wait for)."""
-        return self._writer.barrier() if self._writer is not None else None
+        if self._writer is None:
+            return None
+        batch, self._pending = self._pending, []
+        return self._writer.barrier(batch)  # one hand-over per batch: each may wake the writer thread
 
     async def drain(self) -> None:
         """Wait (without blocking the loop) until every trace file submitted so far is written."""
         if self._writer is not None:
+            self._hand_over()
             await self._writer.drain()
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._writer.submit_batch(batch)  # type: ignore[union-attr]
 
     # -- helpers -----------------------------------------------------------------------------------
 
     def _fail(self, message: str) -> None:
         if message not in self.errors:
             self.errors.append(message)
+
+    def _write_json(self, path: Path, document: Any, *, keys: bool) -> None:
+        """``document`` written atomically without secrets; serialised once unless something matches."""
+        data = dumps_json(document, indent=True)
+        if not self.redactor.clean_json(data, (document,) if keys else ()):
+            data = dumps_json(self.redactor.scrub(document, keys=keys), indent=True)
+        atomic_write_bytes(path, data + b"\n")
 
     def _write_index(self, status: str, result: DispatchResult | None) -> None:
         by_id = {r.task_id: r for r in result.results} if result else {}
@@ -194,7 +231,7 @@ class TraceWriter(Observer):
         }
         try:
             # Index keys are all ours; user text (errors, prompt, config) is scrubbed for secret values.
-            atomic_write_json(self.index_file, self.redactor.scrub(document, keys=False))
+            self._write_json(self.index_file, document, keys=False)
             self.index_written = True
         except OSError as exc:
             self._fail(f"cannot write the trace index {str(self.index_file)!r}: {exc.strerror or exc}")
@@ -222,22 +259,26 @@ class _DurableWriter:
         self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, path: Path, data: bytes, journal_line: bytes, written: Callable[[], None],
+    def submit(self, path: Path | str, data: bytes, journal_line: bytes, written: Callable[[], None],
                private: tuple[Path, bytes] | None = None) -> None:
         self._queue.put((path, data, journal_line, written, private))
 
-    def barrier(self) -> asyncio.Future[None]:
-        """Resolves once every journal line submitted so far is durable."""
-        return self._future(_BARRIER)
+    def submit_batch(self, items: list[tuple[Any, ...]]) -> None:
+        """Several ``submit`` argument tuples at once, in order."""
+        self._queue.put(items)
+
+    def barrier(self, items: list[tuple[Any, ...]] | None = None) -> asyncio.Future[None]:
+        """Resolves once every journal line submitted so far (and ``items``, submitted with it) is durable."""
+        return self._future(_BARRIER, items)
 
     def drain(self) -> asyncio.Future[None]:
         """Resolves once every journal line is durable and every trace file submitted so far is written."""
         return self._future(_DRAIN)
 
-    def _future(self, kind: str) -> asyncio.Future[None]:
+    def _future(self, kind: str, items: list[tuple[Any, ...]] | None = None) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        self._queue.put((kind, loop, future))
+        self._queue.put([*items, (kind, loop, future)] if items else (kind, loop, future))
         return future
 
     def close(self) -> None:
@@ -249,7 +290,7 @@ class _DurableWriter:
             self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
     def _work(self) -> None:
-        files: deque[tuple[Path, bytes, Callable[[], None]]] = deque()
+        files: deque[tuple[Path | str, bytes, Callable[[], None]]] = deque()
         drains: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         running = True
         while running or files:
@@ -261,7 +302,7 @@ class _DurableWriter:
                     break
             running = running and None not in items
             lines, barriers = [], []
-            for item in items:
+            for item in _flatten(items):
                 if item is None:
                     continue
                 if len(item) == 5:
@@ -303,6 +344,15 @@ class _DurableWriter:
             self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
 
+def _flatten(items: list[Any]) -> list[Any]:
+    if not any(type(item) is list for item in items):
+        return items
+    flat: list[Any] = []
+    for item in items:
+        flat.extend(item if type(item) is list else (item,))
+    return flat
+
+
 def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> None:
     try:
         path.parent.mkdir(mode=0o700, exist_ok=True)
@@ -322,7 +372,7 @@ _BARRIER, _DRAIN = "barrier", "drain"
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
-def _write_new(path: Path, data: bytes) -> None:
+def _write_new(path: Path | str, data: bytes) -> None:
     """Create ``path`` (never an existing name: O_EXCL) and write ``data`` in one go."""
     try:
         fd = os.open(path, _NEW_FILE, 0o666)  # the umask applies, as with open(path, "w")
