@@ -226,12 +226,15 @@ def test_programs_installs_and_writes_outside_the_project_are_not_allowed(tmp_pa
 def test_plugin_installs_from_the_local_marketplace_as_the_readme_says(tmp_path: Path) -> None:
     scratch = Scratch(tmp_path)
     assert CLI is not None
-    for argv in (["plugin", "marketplace", "add", str(REPO)], ["plugin", "install", "parallel-dispatch@parallel-dispatch"]):
-        done = subprocess.run([CLI, *argv], cwd=scratch.project, env=scratch.env, capture_output=True, text=True,
-                              timeout=180)
-        assert done.returncode == 0, done.stdout + done.stderr
-    scratch.runner("install-agents", "--project", ".", "--rules-only", "--settings", "user")
     with serve([Conversation(DISPATCHER, SAFE_PATH)]) as api:
+        # With an API key and no reachable API the plugin commands wait ~17 s each on the network:
+        # they too are pointed at the local stand-in.
+        for argv in (["plugin", "marketplace", "add", str(REPO)],
+                     ["plugin", "install", "parallel-dispatch@parallel-dispatch"]):
+            done = subprocess.run([CLI, *argv], cwd=scratch.project, env={**scratch.env, "ANTHROPIC_BASE_URL": api.url},
+                                  capture_output=True, text=True, timeout=180)
+            assert done.returncode == 0, done.stdout + done.stderr
+        scratch.runner("install-agents", "--project", ".", "--rules-only", "--settings", "user")
         result = scratch.claude(api, "Check src/app.py", "--agent", "parallel-dispatch:agent-parallel-dispatcher")
         assert_safe_path_ran(scratch, api, result)
         assert result["result"] == SAFE_PATH[-1].text  # type: ignore[union-attr]
