@@ -214,37 +214,41 @@ async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow
     if not tools.available("mypy"):
         return [], [CheckRun("mypy", None, rules, len(files), "missing", "mypy is not installed")]
     config = tools.project_config("mypy", root)
-    found: list[Diagnostic] = []
-    checks: list[CheckRun] = []
     search_path = [*bases, *mypy_path]
     # With explicit bases every file is its own package under a base: names never clash, one run.
     groups = [sorted(Path(f) for f in files)] if bases else mypy_groups(Path(f) for f in files)
-    for group in groups:
-        started = time.monotonic()
-        roots = {import_root(f) for f in group}
-        search = [cache_key] if cache_key else sorted(map(str, mypy_path or roots))
-        cache = tools.cache_dir("mypy", *search, str(python.path))
-        argv = tools.mypy_argv([str(f) for f in group], python=python.path, config=config, cache=cache,
-                               follow=follow, explicit_bases=bool(bases))
-        stamps = file_stamps(roots | {Path(p) for p in mypy_path}, [str(config)] if config else [])
-        env = {"MYPYPATH": os.pathsep.join(map(str, search_path))} if search_path else None
-        run, cached = await _cached(argv, root, stamps, deadline - time.monotonic(),
-                                    lambda r: r.returncode in (0, 1), (python.version, tools.version("mypy") or "",
-                                                                       *(f"MYPYPATH={p}" for p in search_path)), env,
-                                    lock=cache)
+    # Groups (files whose module names clash: many scripts called main.py) have caches of their own,
+    # so they run side by side, one per core; results keep the groups' order.
+    slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+    async def check(group: list[Path]) -> tuple[list[Diagnostic], CheckRun]:
+        async with slots:
+            started = time.monotonic()
+            roots = {import_root(f) for f in group}
+            search = [cache_key] if cache_key else sorted(map(str, mypy_path or roots))
+            cache = tools.cache_dir("mypy", *search, str(python.path))
+            argv = tools.mypy_argv([str(f) for f in group], python=python.path, config=config, cache=cache,
+                                   follow=follow, explicit_bases=bool(bases))
+            stamps = file_stamps(roots | {Path(p) for p in mypy_path}, [str(config)] if config else [])
+            env = {"MYPYPATH": os.pathsep.join(map(str, search_path))} if search_path else None
+            run, cached = await _cached(argv, root, stamps, deadline - time.monotonic(),
+                                        lambda r: r.returncode in (0, 1), (python.version, tools.version("mypy") or "",
+                                                                           *(f"MYPYPATH={p}" for p in search_path)),
+                                        env, lock=cache)
         if run.ok and run.returncode in (0, 1):
             try:
-                found += _replayed_to_current(parse_mypy(run.stdout, root), group, bases, follow == "silent")
-                checks.append(CheckRun("mypy", tools.version("mypy"), rules, len(group), "ok", None,
+                found = _replayed_to_current(parse_mypy(run.stdout, root), group, bases, follow == "silent")
+                return found, CheckRun("mypy", tools.version("mypy"), rules, len(group), "ok", None,
                                        str(config) if config else None, time.monotonic() - started, cached,
-                                       {"python": python.describe()}))
-                continue
+                                       {"python": python.describe()})
             except (ValueError, KeyError, TypeError) as exc:
                 detail = f"unreadable output: {exc}"
         else:
             detail = run.error or (run.stderr or run.stdout).strip() or f"exit {run.returncode}"
-        checks.append(_failed("mypy", rules, len(group), detail, started, config))
-    return found, checks
+        return [], _failed("mypy", rules, len(group), detail, started, config)
+
+    results = await asyncio.gather(*(check(group) for group in groups))
+    return [d for found, _ in results for d in found], [run for _, run in results]
 
 
 def _replayed_to_current(found: list[Diagnostic], group: Sequence[Path], bases: Sequence[Path],
