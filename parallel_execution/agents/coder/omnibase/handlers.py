@@ -22,7 +22,7 @@ from parallel_execution.agents.coder.omnibase.names import OmnibaseNames
 from parallel_execution.agents.coder.scaffold import TODO_MARKER
 from parallel_execution.agents.coder.spec import NodeSpec
 
-__all__ = ["render_handler"]
+__all__ = ["docstring", "render_handler"]
 
 _WIDTH = 96
 
@@ -31,7 +31,8 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def _doc(text: str, indent: str = "") -> str:
+def docstring(text: str, indent: str = "") -> str:
+    """``text`` as a triple-quoted docstring at ``indent`` (wrapped, escaped; one line when it fits)."""
     cleaned = "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
     cleaned = cleaned.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
     lines = [textwrap.fill(p, _WIDTH, initial_indent=indent, subsequent_indent=indent, break_long_words=False,
@@ -76,7 +77,7 @@ def _step(spec: NodeSpec, names: OmnibaseNames, clause: Clause, params: str, ret
     head = f"{'async ' if is_async else ''}def _{clause.step}({params}) -> {returns}:"
     if len(head) > _WIDTH:
         head = f"{'async ' if is_async else ''}def _{clause.step}(\n    {params}\n) -> {returns}:"
-    return (f"\n\n{head}\n" + _doc(f"Contract line: {clause.text}.", "    ")
+    return (f"\n\n{head}\n" + docstring(f"Contract line: {clause.text}.", "    ")
             + f"    raise NotImplementedError(\n        {_q(message)}\n    )\n")
 
 
@@ -106,7 +107,7 @@ def _effect(spec: NodeSpec, names: OmnibaseNames) -> str:
         + _model_imports(n)
         + f"from {n.package}.protocols.{n.protocol_module} import {n.protocol}\n\n\n"
         "async def handle(node: NodeEffect, input_data: ModelEffectInput) -> ModelEffectOutput:\n"
-        + _doc(doc, "    ")
+        + docstring(doc, "    ")
         + "    started = time.perf_counter()\n"
         f"    request = {n.input_model}.model_validate(input_data.operation_data)\n"
         + pre_calls
@@ -137,7 +138,7 @@ def _compute(spec: NodeSpec, names: OmnibaseNames) -> str:
         "from pydantic import JsonValue\n\n"
         + _model_imports(n) + "\n\n"
         + signature
-        + _doc("Pure: apply the contract's steps in order to the input; each returns the new result.", "    ")
+        + docstring("Pure: apply the contract's steps in order to the input; each returns the new result.", "    ")
         + f"    request = {n.input_model}.model_validate(input_data.data)\n"
         "    result: dict[str, JsonValue] = {}\n"
         + calls
@@ -161,7 +162,7 @@ def _reducer(spec: NodeSpec, names: OmnibaseNames) -> str:
         "from pydantic import JsonValue\n\n"
         + _model_imports(n) + "\n\n"
         + signature
-        + _doc("Fold every event of the batch into a new state, starting from the empty state. Pure: no "
+        + docstring("Fold every event of the batch into a new state, starting from the empty state. Pure: no "
                "I/O and no clock, so processing_time_ms is left to the runtime (0.0).", "    ")
         + f"    state = {n.output_model}()\n"
         "    for item in input_data.data:\n"
@@ -174,7 +175,7 @@ def _reducer(spec: NodeSpec, names: OmnibaseNames) -> str:
         "        items_processed=len(input_data.data),\n"
         "    )\n\n\n"
         f"def fold(state: {n.output_model}, event: {n.input_model}) -> {n.output_model}:\n"
-        + _doc("One event into a new state; never mutates its arguments.", "    ")
+        + docstring("One event into a new state; never mutates its arguments.", "    ")
         + "    entries: dict[str, JsonValue] = {**state.entries, event.key: event.payload}\n"
         + calls
         + f"    return {n.output_model}(entries=entries, version=state.version + 1)\n"
@@ -204,14 +205,14 @@ def _orchestrator(spec: NodeSpec, names: OmnibaseNames) -> str:
         + _model_imports(n) + "\n"
         f"STEPS: tuple[str, ...] = ({quoted})\n\n\n"
         "def workflow_steps() -> list[ModelWorkflowStep]:\n"
-        + _doc("The contract's steps as the framework's workflow steps, for NodeOrchestrator.process.", "    ")
+        + docstring("The contract's steps as the framework's workflow steps, for NodeOrchestrator.process.", "    ")
         + "    return [\n"
         f"        ModelWorkflowStep(step_id=uuid5(NAMESPACE_URL, {_q(f'onex:{n.package}:')} + name), "
         "step_name=name, step_type=\"custom\")\n"
         "        for name in STEPS\n"
         "    ]\n\n\n"
         f"async def handle(node: NodeOrchestrator, request: {n.input_model}) -> {n.output_model}:\n"
-        + _doc("Run every step " + ("together" if spec.reading.concurrent else "in contract order")
+        + docstring("Run every step " + ("together" if spec.reading.concurrent else "in contract order")
                + " and collect the results by step name; a failing step stops the run with its exception.", "    ")
         + run
         + f"    return {n.output_model}(completed_steps=list(results), results=results)\n"

@@ -20,9 +20,9 @@ description; ids are UUIDs. Same spec, same bytes.
 from __future__ import annotations
 
 import json
-import textwrap
 from dataclasses import dataclass
 
+from parallel_execution.agents.coder.omnibase.handlers import docstring as _doc
 from parallel_execution.agents.coder.omnibase.handlers import render_handler
 from parallel_execution.agents.coder.omnibase.names import OmnibaseNames
 from parallel_execution.agents.coder.spec import ModelField, NodeSpec
@@ -62,16 +62,6 @@ def render_folder(spec: NodeSpec, names: OmnibaseNames) -> NodeFolder:
         files["protocols/__init__.py"] = f'"""Protocols of the services {names.class_name} resolves."""\n'
         files[f"protocols/{names.protocol_module}.py"] = _protocol_module(spec, names)
     return NodeFolder(names, files)
-
-
-def _doc(text: str, indent: str = "") -> str:
-    cleaned = "".join(ch if ch.isprintable() or ch == "\n" else " " for ch in text)
-    cleaned = cleaned.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    lines = [textwrap.fill(p, _WIDTH, initial_indent=indent, subsequent_indent=indent, break_long_words=False,
-                           break_on_hyphens=False) or indent.rstrip() for p in cleaned.splitlines() or [""]]
-    body = "\n".join(lines).lstrip()
-    return f'{indent}"""{body}"""\n' if "\n" not in body and len(body) + len(indent) < _WIDTH else \
-        f'{indent}"""{body}\n{indent}"""\n'
 
 
 def _input_role(spec: NodeSpec) -> str:
