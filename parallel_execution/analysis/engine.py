@@ -184,25 +184,33 @@ def _failed(tool: str, rules: tuple[str, ...], files: int, detail: str, started:
                     str(config) if config else None, time.monotonic() - started)
 
 
-async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Diagnostic], CheckRun]:
-    rules = (*RUFF_SELECT, *(f"-{r}" for r in tools.RUFF_IGNORE))
-    if not tools.available("ruff"):
-        return [], CheckRun("ruff", None, rules, len(files), "missing", "ruff is not installed")
+async def _single_run(tool: str, rules: tuple[str, ...], files: list[str], root: Path, deadline: float,
+                      argv_of: Callable[[Path | None], list[str]], stamped: list[str], ok_codes: tuple[int, ...],
+                      parse: Callable[[str, Path], list[Diagnostic]]) -> tuple[list[Diagnostic], CheckRun]:
+    """One run of ``tool`` over ``files`` (cached by their stamps), parsed into diagnostics and a CheckRun."""
+    if not tools.available(tool):
+        return [], CheckRun(tool, None, rules, len(files), "missing", f"{tool} is not installed")
     started = time.monotonic()
-    config = tools.project_config("ruff", root)
-    argv = tools.ruff_argv(files, config=config, cache=tools.cache_dir("ruff", str(root)))
-    run, cached = await _cached(argv, root, file_stamps(set(), [*files, *([str(config)] if config else [])]),
-                                deadline - time.monotonic(), lambda r: r.returncode == 0,
-                                (tools.version("ruff") or "",))
-    if not run.ok or run.returncode != 0:
-        return [], _failed("ruff", rules, len(files), run.error or run.stderr or f"exit {run.returncode}", started,
+    config = tools.project_config(tool, root)
+    run, cached = await _cached(argv_of(config), root, file_stamps(set(), [*stamped, *([str(config)] if config else [])]),
+                                deadline - time.monotonic(), lambda r: r.returncode in ok_codes,
+                                (tools.version(tool) or "",))
+    if not run.ok or run.returncode not in ok_codes:
+        return [], _failed(tool, rules, len(files), run.error or run.stderr or f"exit {run.returncode}", started,
                            config)
     try:
-        found = parse_ruff(run.stdout, root)
+        found = parse(run.stdout, root)
     except (ValueError, KeyError, TypeError) as exc:
-        return [], _failed("ruff", rules, len(files), f"unreadable output: {exc}", started, config)
-    return found, CheckRun("ruff", tools.version("ruff"), rules, len(files), "ok", None,
+        return [], _failed(tool, rules, len(files), f"unreadable output: {exc}", started, config)
+    return found, CheckRun(tool, tools.version(tool), rules, len(files), "ok", None,
                            str(config) if config else None, time.monotonic() - started, cached)
+
+
+async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Diagnostic], CheckRun]:
+    rules = (*RUFF_SELECT, *(f"-{r}" for r in tools.RUFF_IGNORE))
+    return await _single_run("ruff", rules, files, root, deadline,
+                             lambda config: tools.ruff_argv(files, config=config, cache=tools.cache_dir("ruff", str(root))),
+                             files, (0,), parse_ruff)
 
 
 async def _mypy(files: list[str], root: Path, python: ProjectInterpreter, follow: str,
@@ -277,23 +285,8 @@ def _replayed_to_current(found: list[Diagnostic], group: Sequence[Path], bases: 
 
 
 async def _bandit(files: list[str], root: Path, deadline: float) -> tuple[list[Diagnostic], CheckRun]:
-    rules = ("all bandit tests",)
-    if not tools.available("bandit"):
-        return [], CheckRun("bandit", None, rules, len(files), "missing", "bandit is not installed")
-    started = time.monotonic()
-    config = tools.project_config("bandit", root)
-    argv = tools.bandit_argv(files, config=config)
-    run, cached = await _cached(argv, root, file_stamps(set(), files), deadline - time.monotonic(),
-                                lambda r: r.returncode in (0, 1), (tools.version("bandit") or "",))
-    if not run.ok or run.returncode not in (0, 1):
-        return [], _failed("bandit", rules, len(files), run.error or run.stderr or f"exit {run.returncode}",
-                           started, config)
-    try:
-        found = parse_bandit(run.stdout, root)
-    except (ValueError, KeyError, TypeError) as exc:
-        return [], _failed("bandit", rules, len(files), f"unreadable output: {exc}", started, config)
-    return found, CheckRun("bandit", tools.version("bandit"), rules, len(files), "ok", None,
-                           str(config) if config else None, time.monotonic() - started, cached)
+    return await _single_run("bandit", ("all bandit tests",), files, root, deadline,
+                             lambda config: tools.bandit_argv(files, config=config), files, (0, 1), parse_bandit)
 
 
 def _read_trees(files: Sequence[str], texts: Mapping[str, str]) -> tuple[dict[str, str], dict[str, ast.Module]]:
