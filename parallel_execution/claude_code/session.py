@@ -45,6 +45,7 @@ import orjson
 
 from parallel_execution.claude_code.request import ClaudeRequest
 from parallel_execution.errors import DispatchError, TaskFailure
+from parallel_execution.run.containment import proc_stat
 
 __all__ = [
     "SYSTEM_PROMPT_MAX_BYTES",
@@ -259,12 +260,8 @@ def _has_running_member(pgid: int) -> bool:
         for entry in entries:
             if not entry.name.isdigit():
                 continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as handle:
-                    fields = handle.read().rsplit(b")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] != b"Z":
+            fields = proc_stat(entry.name)
+            if fields is not None and fields[2] == str(pgid).encode() and fields[0] != b"Z":
                 return True
     return False
 

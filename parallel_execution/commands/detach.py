@@ -42,6 +42,7 @@ import orjson
 from parallel_execution.dispatcher import new_dispatch_id
 from parallel_execution.errors import InputIssue, InvalidInput
 from parallel_execution.inputs.validate import ValidatedPlan
+from parallel_execution.run.containment import proc_stat
 from parallel_execution.traces.fsio import atomic_write_bytes, atomic_write_json, dumps_json
 
 __all__ = ["DETACHED_DIR", "Detached", "find_detached", "pid_alive", "start_detached"]
@@ -81,12 +82,8 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            stat = handle.read()
-    except OSError:  # no /proc here: kill(pid, 0) is all we know
-        return True
-    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
+    fields = proc_stat(pid)
+    return fields is None or fields[0] != b"Z"  # None: no /proc here, kill(pid, 0) is all we know
 
 
 def _records(root: Path) -> list[Detached]:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["SCOPE_ENV", "Scope", "become_subreaper", "cgroup_root", "descendants", "is_subreaper",
-           "kill_everything", "open_scope"]
+           "kill_everything", "open_scope", "proc_stat"]
 
 SCOPE_ENV = "PARALLEL_DISPATCH_SCOPE"
 _PR_SET_CHILD_SUBREAPER = 36
@@ -74,6 +74,18 @@ def is_subreaper() -> bool:
     return bool(_state["subreaper"])
 
 
+def proc_stat(pid: int | str) -> list[bytes] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...); None if
+    the process is gone or there is no ``/proc``. The name may hold spaces and ")": split after the last."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return fields if len(fields) > 2 else None
+
+
 def _processes() -> dict[int, tuple[int, str]]:
     """pid -> (parent pid, state letter) for every process we can see."""
     table: dict[int, tuple[int, str]] = {}
@@ -84,13 +96,8 @@ def _processes() -> dict[int, tuple[int, str]]:
     for name in names:
         if not name.isdigit():
             continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as handle:
-                raw = handle.read()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(b")") + 2:].split()
-        with contextlib.suppress(IndexError, ValueError):
+        fields = proc_stat(name)
+        if fields is not None:
             table[int(name)] = (int(fields[1]), fields[0].decode())
     return table
 
@@ -117,12 +124,9 @@ def _subtree(root: int) -> dict[int, tuple[int, str]] | None:
                 continue
             for raw in children:
                 pid = int(raw)
-                try:
-                    with open(f"/proc/{pid}/stat", "rb") as handle:
-                        stat = handle.read()
-                except OSError:
+                if (fields := proc_stat(pid)) is None:
                     continue
-                table[pid] = (parent, stat[stat.rfind(b")") + 2:].split()[0].decode())
+                table[pid] = (parent, fields[0].decode())
                 frontier.append(pid)
     return table
 
