@@ -16,10 +16,10 @@ reports it). mypy runs once per group of import roots with distinct module names
 (``files.mypy_groups``). A missing or failing tool is a :class:`CheckRun` with ``status``
 ``missing``/``failed`` and the others' findings still come back.
 
-**Caches.** mypy keeps its incremental cache per import root and interpreter, ruff per workspace
-(``tools.cache_dir``). On top, each tool run's output is kept under a key of its command line, the
-tool version, the interpreter and the size and mtime of every Python file under the roots it can
-see, so repeating an analysis of unchanged files starts no process at all (``cached: true``).
+**Caches.** mypy keeps its incremental cache per import root and interpreter (``tools.cache_dir``);
+ruff runs with ``--no-cache``. On top, each tool run's output is kept under a key of its command
+line, the tool version, the interpreter and the size and mtime of every Python file under the roots
+it can see, so repeating an analysis of unchanged files starts no process at all (``cached: true``).
 
 Undefined names are ruff's (pyflakes follows Python's own scoping: names bound by ``global`` in a
 function, ``__class__``), mypy's ``name-defined`` only counts in modules with a star import, where
@@ -209,7 +209,7 @@ async def _single_run(tool: str, rules: tuple[str, ...], files: list[str], root:
 async def _ruff(files: list[str], root: Path, deadline: float) -> tuple[list[Diagnostic], CheckRun]:
     rules = (*RUFF_SELECT, *(f"-{r}" for r in tools.RUFF_IGNORE))
     return await _single_run("ruff", rules, files, root, deadline,
-                             lambda config: tools.ruff_argv(files, config=config, cache=tools.cache_dir("ruff", str(root))),
+                             lambda config: tools.ruff_argv(files, config=config),
                              files, (0,), parse_ruff)
 
 

@@ -128,7 +128,8 @@ def project_config(tool: str, root: Path) -> Path | None:
     return None
 
 
-def ruff_argv(files: list[str], *, config: Path | None, cache: Path, stdin_name: str | None = None) -> list[str]:
+def ruff_argv(files: list[str], *, config: Path | None, stdin_name: str | None = None) -> list[str]:
+    """ruff without its own cache (``--no-cache``): the engine's result cache covers repeats."""
     binary = ruff_binary() or "ruff"
     # The project's config, or none at all: never one found above the workspace (another project's).
     settings = ["--config", str(config), "--extend-select"] if config else ["--isolated", "--select"]
