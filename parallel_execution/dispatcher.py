@@ -110,6 +110,7 @@ class DispatchRun:
         # max_workers: the ceiling for the adaptive limit on model sessions (claude.limiter).
         services = services or Services(max_workers=plan.config.max_workers)
         services.get_or_create("redactor", lambda: self.redactor)
+        self.services = services
         self.isolation: Isolation | None = None
         if any(t.isolated for t in plan.tasks):  # git and the repo lock are loaded only when asked for
             from parallel_execution.isolation.runner import Isolation
@@ -148,6 +149,7 @@ class DispatchRun:
             outcomes = await self.scheduler.run()
             await self.writer.drain()  # trace files are written behind the journal: complete before the result
         finally:
+            self.services.close()  # every task has ended: the files its agents kept open are done with
             await self.executor.close()
         result = self._result(outcomes)
         if self.isolation is not None:

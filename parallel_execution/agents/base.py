@@ -59,14 +59,23 @@ class Services:
 
     def __init__(self, **initial: Any) -> None:
         self._items: dict[str, Any] = dict(initial)
+        self._closers: list[Callable[[], object]] = []
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._items.get(key, default)
 
-    def get_or_create(self, key: str, factory: Callable[[], T]) -> T:
+    def get_or_create(self, key: str, factory: Callable[[], T], close: Callable[[T], object] | None = None) -> T:
+        """The item under ``key``, made by ``factory`` on first use; ``close(item)`` runs at ``close()``."""
         if key not in self._items:
-            self._items[key] = factory()
+            item = self._items[key] = factory()
+            if close is not None:
+                self._closers.append(lambda: close(item))
         return self._items[key]
+
+    def close(self) -> None:
+        """Release what the items hold (open files); the owner calls this when the dispatch ends."""
+        while self._closers:
+            self._closers.pop()()
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from pydantic import Field
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
-from parallel_execution.agents.command_logs import LogFiles, disk_full_note
+from parallel_execution.agents.command_logs import LogFiles, LogSpool, disk_full_note
 from parallel_execution.agents.command_spawn import child_env, spawn
 from parallel_execution.errors import TaskFailure
 from parallel_execution.inputs.paths import WorkspacePath
@@ -70,8 +70,10 @@ class CommandAgent(Agent[CommandInput]):
         cwd = Path(data.cwd) if data.cwd else ctx.workspace.root
         out_path, err_path = ctx.artifact_path("stdout.log"), ctx.artifact_path("stderr.log")
         started = time.monotonic()
+        folder = out_path.parent
+        spool = ctx.services.get_or_create(f"command-log-spool:{folder}", lambda: LogSpool(folder), LogSpool.close)
         scope = containment.open_scope(ctx.task_id)  # catches what leaves the group (setsid, double fork)
-        with LogFiles(out_path, err_path) as logs:
+        with LogFiles(out_path, err_path, spool) as logs:
             try:
                 try:
                     proc = spawn(data.argv, cwd, child_env(data.env, scope.env()),
@@ -79,6 +81,7 @@ class CommandAgent(Agent[CommandInput]):
                 except BaseException:
                     scope.close()
                     raise
+                logs.started()
                 scope.adopt(proc.pid, background=proc.reaps_on_loop)  # the cgroup move waits off the loop
                 proc.hold_reaping(scope.moving)
                 ctx.event("process_started", pid=proc.pid)
@@ -91,6 +94,7 @@ class CommandAgent(Agent[CommandInput]):
                 finally:
                     escaped = scope.close(spawned=proc.pid)
                     if escaped:
+                        logs.recycle = False  # what it left behind had its log handles too
                         ctx.event("killed_leftover_processes", count=escaped)
             finally:
                 logs.keep()  # named even on timeout or cancellation: what it printed is evidence

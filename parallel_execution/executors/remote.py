@@ -199,6 +199,7 @@ async def _attempt(spec: RemoteAttempt, running: _Running, worker_state: Any) ->
         reply = await _run_agent(spec, ctx)
     finally:
         watch.cancel()
+        services.close()
     reply.events, reply.cost_usd = ctx.events, ctx.cost_usd
     return reply
 
