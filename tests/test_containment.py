@@ -98,10 +98,7 @@ def test_the_cli_kills_processes_that_left_the_group(tmp_path, how, then):
         kill_all(pids)
 
 
-@pytest.mark.parametrize("how", ["setsid", "double_fork"])
-def test_escaped_processes_die_when_their_task_ends_not_only_at_exit(tmp_path, how):
-    # The escaping task ends first; a later task (after it) checks its escapee is already gone.
-    check = ("import os, sys, time\n"
+CHECK_DEAD = ("import os, sys, time\n"
              "pid = int(open('escape.pid').read())\n"
              "deadline = time.monotonic() + 10\n"
              "while time.monotonic() < deadline:\n"
@@ -113,7 +110,12 @@ def test_escaped_processes_die_when_their_task_ends_not_only_at_exit(tmp_path, h
              "        sys.exit(0)\n"
              "    time.sleep(0.05)\n"
              "sys.exit(f'{pid} still alive')\n")
-    (tmp_path / "check.py").write_text(check)
+
+
+@pytest.mark.parametrize("how", ["setsid", "double_fork"])
+def test_escaped_processes_die_when_their_task_ends_not_only_at_exit(tmp_path, how):
+    # The escaping task ends first; a later task (after it) checks its escapee is already gone.
+    (tmp_path / "check.py").write_text(CHECK_DEAD)
     tasks = [escape_task(tmp_path, how, "exit"),
              {"task_id": "check", "agent": "command", "dependencies": ["escape"],
               "input_data": {"argv": [sys.executable, "check.py"]}}]
@@ -126,6 +128,27 @@ def test_escaped_processes_die_when_their_task_ends_not_only_at_exit(tmp_path, h
         events = [e["event"] for a in json.loads(Path(result["results"][0]["trace_file"]).read_text())["attempts"]
                   for e in a["events"]]
         assert "killed_leftover_processes" in events
+    finally:
+        kill_all(escaped_pids(tmp_path))
+
+
+@pytest.mark.skipif(containment.cgroup_root() is None, reason="needs a writable cgroup v2")
+def test_a_reused_cgroup_still_catches_a_daemon_without_the_tag(tmp_path):
+    # Silent tasks leave their empty cgroups for reuse; the daemon (setsid, cleared environment: only
+    # the cgroup knows it) of the task after them must still die when that task ends.
+    (tmp_path / "check.py").write_text(CHECK_DEAD)
+    quiet = [{"task_id": f"quiet{i}", "agent": "command",
+              "input_data": {"argv": [sys.executable, "-c", "import time; time.sleep(0.2)"]}} for i in range(4)]
+    escape = {**escape_task(tmp_path, "cleared_env", "exit"), "dependencies": [t["task_id"] for t in quiet]}
+    check = {"task_id": "check", "agent": "command", "dependencies": ["escape"],
+             "input_data": {"argv": [sys.executable, "check.py"]}}
+    doc = {"tasks": [*quiet, escape, check],
+           "config": {"workspace": str(tmp_path), "trace_dir": str(tmp_path / "traces"), "max_workers": 4}}
+    proc = subprocess.run([*RUNNER, "--allow-commands", "--quiet"], input=json.dumps(doc).encode(), cwd=tmp_path,
+                          capture_output=True, env=runner_env(), timeout=90)
+    try:
+        result = {r["task_id"]: r for r in json.loads(proc.stdout)["results"]}
+        assert result["check"]["status"] == "success", result["check"]["error"]
     finally:
         kill_all(escaped_pids(tmp_path))
 
@@ -166,7 +189,8 @@ def test_a_closed_scope_leaves_no_cgroup_behind():
     scope.adopt(child.pid)
     if containment.cgroup_root() is not None:
         assert scope.cgroup is not None and str(child.pid) in (scope.cgroup / "cgroup.procs").read_text()
+    folder = scope.cgroup
     scope.close(spawned=child.pid)
     assert child.wait(timeout=10) == -9
-    if scope.cgroup is not None:
-        assert not scope.cgroup.exists()
+    if folder is not None:  # it held a process: not kept for reuse
+        assert not folder.exists()

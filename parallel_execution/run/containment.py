@@ -36,6 +36,7 @@ import itertools
 import os
 import secrets
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,9 @@ _state: dict[str, object] = {"subreaper": False}
 _open: dict[str, Scope] = {}
 _cgroup_base: list[Path | None] = []  # [] = not probed yet; [None] = no usable cgroup v2
 _movers: dict[str, concurrent.futures.ThreadPoolExecutor | None] = {}  # Scope.adopt(background=True)
+_spare_cgroups: list[Path] = []  # empty task cgroups, reused: a mkdir + rmdir less per task
+_SPARE_CGROUPS = 8
+_RUN_ID: list[str] = []  # one random part per runner: scope tokens need no random bytes each
 
 
 def become_subreaper() -> bool:
@@ -102,10 +106,13 @@ def _processes() -> dict[int, tuple[int, str]]:
     return table
 
 
-def _subtree(root: int) -> dict[int, tuple[int, str]] | None:
+def _subtree(root: int, root_threads: list[int] | None = None) -> dict[int, tuple[int, str]] | None:
     """pid -> (parent pid, state letter) for ``root``'s descendants only, found through the kernel's
     ``/proc/<pid>/task/<tid>/children`` lists: a few reads for a runner's few children, where
-    ``_processes`` reads every process on the machine. None where the kernel has no such lists."""
+    ``_processes`` reads every process on the machine. None where the kernel has no such lists.
+
+    ``root_threads``: only the children of these threads of ``root`` (every thread of the processes
+    below it is read)."""
     if not _state.setdefault("children_lists", os.path.exists(f"/proc/self/task/{os.getpid()}/children")):
         return None
     table: dict[int, tuple[int, str]] = {}
@@ -113,7 +120,8 @@ def _subtree(root: int) -> dict[int, tuple[int, str]] | None:
     while frontier:
         parent = frontier.pop()
         try:
-            threads = os.listdir(f"/proc/{parent}/task")
+            threads = [str(t) for t in root_threads] if parent == root and root_threads else \
+                os.listdir(f"/proc/{parent}/task")
         except OSError:  # exited meanwhile
             continue
         for tid in threads:
@@ -131,10 +139,17 @@ def _subtree(root: int) -> dict[int, tuple[int, str]] | None:
     return table
 
 
-def _candidates() -> dict[int, tuple[int, str]]:
-    """The process table a sweep needs: our descendants as subreaper (everything else is not ours), else all."""
+def _candidates(scope: bool = False) -> dict[int, tuple[int, str]]:
+    """The process table a sweep needs: our descendants as subreaper (everything else is not ours), else all.
+
+    ``scope``: only what a task's program can have left: its processes are children of the thread
+    that started it (this one, the event loop's), and orphans are re-parented to our main thread
+    (the kernel picks the reaper's first live thread). What other threads of ours started (tools
+    run by thread pools) never carries a scope's tag, so those lists are not read per task.
+    """
     if is_subreaper():
-        table = _subtree(os.getpid())
+        me = os.getpid()
+        table = _subtree(me, sorted({me, threading.get_native_id()}) if scope else None)
         if table is not None:
             return table
     return _processes()
@@ -217,10 +232,11 @@ class Scope:
         base = cgroup_root()
         if base is None:
             return
+        folder = _spare_cgroups.pop() if _spare_cgroups else base / self.token
         if background:
-            self.moving = _mover().submit(_move_into, base / self.token, pid)
+            self.moving = _mover().submit(_move_into, folder, pid)
         else:
-            self.cgroup = _move_into(base / self.token, pid)
+            self.cgroup = _move_into(folder, pid)
 
     def settle(self, timeout: float = _SWEEP_SECONDS) -> None:
         """Wait for a background move to end (at once in the usual case: reaping waited for it)."""
@@ -256,14 +272,18 @@ class Scope:
             _cgroup_kill(self.cgroup)
         needle = f"\0{SCOPE_ENV}={self.token}\0".encode()
         found = _sweep(lambda pid, table: _has_tag(pid, needle) or (populated and self._in_cgroup(pid)), spawned,
-                       members)
+                       members, scope=True)
         if self.cgroup is not None:
             deadline = time.monotonic() + _SWEEP_SECONDS
             while populated and _populated(self.cgroup) and time.monotonic() < deadline:
                 _cgroup_kill(self.cgroup)
                 time.sleep(0.005)
-            with contextlib.suppress(OSError):
-                self.cgroup.rmdir()
+            if populated:
+                with contextlib.suppress(OSError):
+                    self.cgroup.rmdir()
+            else:
+                _spare(self.cgroup)  # empty, and nothing but us moves processes in
+            self.cgroup = None
         return found
 
     def _in_cgroup(self, pid: int) -> bool:
@@ -271,6 +291,9 @@ class Scope:
 
 
 def _move_into(folder: Path, pid: int) -> Path | None:
+    if _has_exited(pid):  # an ended program forks no more: moving it would only wait for the kernel
+        _spare(folder)
+        return None
     try:
         folder.mkdir(exist_ok=True)
         (folder / "cgroup.procs").write_text(str(pid))
@@ -279,6 +302,26 @@ def _move_into(folder: Path, pid: int) -> Path | None:
         with contextlib.suppress(OSError):
             folder.rmdir()
         return None
+
+
+def _spare(folder: Path) -> None:
+    """Keep an empty task cgroup (or its unused name) for the next task; list operations are atomic,
+    so mover threads may call this too."""
+    if len(_spare_cgroups) < _SPARE_CGROUPS:
+        _spare_cgroups.append(folder)
+    else:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+def _has_exited(pid: int) -> bool:
+    """Whether our child ``pid`` has ended; it stays unreaped (``WNOWAIT``: its pid cannot be reused)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:  # reaped already (or not our child): nothing to move either way
+        return True
+    except OSError:
+        return False
 
 
 def _mover() -> concurrent.futures.ThreadPoolExecutor:
@@ -291,7 +334,9 @@ def _mover() -> concurrent.futures.ThreadPoolExecutor:
 def open_scope(label: str = "task") -> Scope:
     """A new scope; close it when the task's program has ended (``try/finally``)."""
     safe = "".join(c if c.isalnum() else "-" for c in label)[:40]
-    scope = Scope(f"{safe}-{os.getpid()}-{next(_COUNTER)}-{secrets.token_hex(3)}")
+    if not _RUN_ID:
+        _RUN_ID.append(secrets.token_hex(3))
+    scope = Scope(f"{safe}-{os.getpid()}-{next(_COUNTER)}-{_RUN_ID[0]}")
     _open[scope.token] = scope
     return scope
 
@@ -314,18 +359,21 @@ def kill_everything() -> int:
 
 
 def _remove_cgroup_base() -> None:
+    while _spare_cgroups:
+        with contextlib.suppress(OSError):
+            _spare_cgroups.pop().rmdir()
     if _cgroup_base and _cgroup_base[0] is not None:
         with contextlib.suppress(OSError):
             _cgroup_base[0].rmdir()  # only once empty: a scope still open keeps it
 
 
-def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None = None) -> int:
+def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None = None, scope: bool = False) -> int:
     """Kill matching processes (candidates: our descendants as subreaper, else all we can see) in
     rounds until none is left or time is up; reap the ones that are our children."""
     me, killed = os.getpid(), set(killed_already or ())
     deadline = time.monotonic() + _SWEEP_SECONDS
     while True:
-        table = _candidates()
+        table = _candidates(scope)
         pool = descendants(me, table) if is_subreaper() else [p for p, (_, s) in table.items() if s != "Z" and p != me]
         targets = [pid for pid in pool if matches(pid, table)]  # type: ignore[operator]
         for pid in targets:
@@ -337,7 +385,7 @@ def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None
             break
         time.sleep(0.002)
     # Killed orphans become our zombies a moment after they die: reap them (never ``spawned``).
-    while killed - {spawned} and time.monotonic() < deadline and _reap(killed - {spawned}, _candidates(), me):
+    while killed - {spawned} and time.monotonic() < deadline and _reap(killed - {spawned}, _candidates(scope), me):
         time.sleep(0.002)
     return len(killed)
 
