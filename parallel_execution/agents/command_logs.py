@@ -115,6 +115,7 @@ class LogFiles:
         self.fds: list[int] = []  # ours: tails, naming and scrubbing go through these
         self._child: list[int] = []  # the program's own open file descriptions of the same files
         self.recycle = True  # give empty files back to the spool on close (off: something may still write)
+        self._sizes: list[int] | None = None  # as of keep()
         self._own_spool = spool is None or spool.folder != out_path.parent
         self._spool: LogSpool | None = LogSpool(out_path.parent) if self._own_spool or spool is None else spool
         self._dir = self._spool.dir
@@ -159,13 +160,15 @@ class LogFiles:
                 os.close(self._child.pop())
 
     def keep(self) -> None:
-        """Give each log that has content its name (a named-at-once log is always kept); idempotent."""
+        """Give each log that has content its name (a named-at-once log is always kept); idempotent.
+        Until the next ``keep``, ``tail`` takes the sizes seen here (the program has ended)."""
+        self._sizes = [os.fstat(fd).st_size for fd in self.fds]
         for which, path in enumerate(self.paths):
             if self.kept[which]:
                 continue
             if self._named[which]:
                 self.kept[which] = True
-            elif os.fstat(self.fds[which]).st_size > 0:
+            elif self._sizes[which] > 0:
                 self.kept[which] = self._link(which, path.name)
 
     def _link(self, which: int, name: str) -> bool:
@@ -206,10 +209,10 @@ class LogFiles:
 
     def tail(self, which: int, lines: int) -> str:
         """The last ``lines`` lines of a log, read through our own handle."""
-        if lines == 0:
-            return ""
         fd = self.fds[which]
-        size = os.fstat(fd).st_size
+        size = self._sizes[which] if self._sizes is not None else os.fstat(fd).st_size
+        if lines == 0 or size == 0:
+            return ""
         start = max(0, size - _TAIL_BYTES)
         text = os.pread(fd, size - start, start).decode("utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
@@ -223,6 +226,7 @@ class LogFiles:
         for which, path in enumerate(self.paths):
             if not self.kept[which] or not self.unchanged(which):
                 continue
+            self._sizes = None  # scrubbing may change them
             try:
                 redactor.scrub_file(path)
             except OSError:

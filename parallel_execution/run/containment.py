@@ -106,13 +106,14 @@ def _processes() -> dict[int, tuple[int, str]]:
     return table
 
 
-def _subtree(root: int, root_threads: list[int] | None = None) -> dict[int, tuple[int, str]] | None:
+def _subtree(root: int, root_threads: list[int] | None = None,
+             skip: set[int] | frozenset[int] = frozenset()) -> dict[int, tuple[int, str]] | None:
     """pid -> (parent pid, state letter) for ``root``'s descendants only, found through the kernel's
     ``/proc/<pid>/task/<tid>/children`` lists: a few reads for a runner's few children, where
     ``_processes`` reads every process on the machine. None where the kernel has no such lists.
 
     ``root_threads``: only the children of these threads of ``root`` (every thread of the processes
-    below it is read)."""
+    below it is read). ``skip``: children of ``root`` left out with everything below them."""
     if not _state.setdefault("children_lists", os.path.exists(f"/proc/self/task/{os.getpid()}/children")):
         return None
     table: dict[int, tuple[int, str]] = {}
@@ -132,6 +133,8 @@ def _subtree(root: int, root_threads: list[int] | None = None) -> dict[int, tupl
                 continue
             for raw in children:
                 pid = int(raw)
+                if parent == root and pid in skip:
+                    continue
                 if (fields := proc_stat(pid)) is None:
                     continue
                 table[pid] = (parent, fields[0].decode())
@@ -145,11 +148,17 @@ def _candidates(scope: bool = False) -> dict[int, tuple[int, str]]:
     ``scope``: only what a task's program can have left: its processes are children of the thread
     that started it (this one, the event loop's), and orphans are re-parented to our main thread
     (the kernel picks the reaper's first live thread). What other threads of ours started (tools
-    run by thread pools) never carries a scope's tag, so those lists are not read per task.
+    run by thread pools) never carries a scope's tag, so those lists are not read per task; nor are
+    the trees of the other tasks' programs still running (an orphan goes to a subreaper among its
+    own ancestors, and no other task's program is one of those).
     """
     if is_subreaper():
         me = os.getpid()
-        table = _subtree(me, sorted({me, threading.get_native_id()}) if scope else None)
+        if scope:
+            running = {pid for other in _open.values() for pid in other.pgids}
+            table = _subtree(me, sorted({me, threading.get_native_id()}), running)
+        else:
+            table = _subtree(me)
         if table is not None:
             return table
     return _processes()
