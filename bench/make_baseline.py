@@ -25,14 +25,16 @@ Then the spawn-cost table: ``--trivial`` (2,000) independent ``true`` commands o
 ``--trivial-workers`` (2), where nothing but starting and reaping programs counts, run round-robin
 ``--repeats`` times by ``make -j`` (phony targets, recipe ``@true``: make execs it without a
 shell), ``xargs -P`` (``-n 1``), GNU ``parallel -j`` (skipped, with a note, when not installed), the
-runner's CLI (traces and the JSON result included) and ``dispatch()`` in this process; medians,
-each divided by make's. ``--trivial 0`` skips it.
+runner's CLI (traces and the JSON result included) and ``dispatch()`` in this process; medians of
+the wall time and of the CPU time (the process's and every program it reaped: user + system), each
+divided by make's. ``--trivial 0`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -112,11 +114,24 @@ def run_in_process(folder: Path, dag: RandomDag, workers: int) -> float:
 
 
 def _timed_run(argv: list[str], folder: Path, stdin: bytes | None = None, env: dict[str, str] | None = None) -> float:
+    return _timed_run_cpu(argv, folder, stdin, env)[0]
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed_run_cpu(argv: list[str], folder: Path, stdin: bytes | None = None,
+                   env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one process, the CPU of every descendant it reaped included (make's
+    and xargs' programs, and ours)."""
+    cpu = _children_cpu()
     with timed() as clock:
         proc = subprocess.run(argv, cwd=folder, input=stdin, capture_output=True, env=env)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
-    return clock.wall
+    return clock.wall, _children_cpu() - cpu
 
 
 def trivial_commands(n: int, workers: int, repeats: int, also: str | None = None) -> tuple[list[list[str]], list[str]]:
@@ -133,47 +148,53 @@ def trivial_commands(n: int, workers: int, repeats: int, also: str | None = None
         cli = [sys.executable, "-m", "parallel_execution", "run", "--allow-commands", "--max-workers", str(workers),
                "--trace-dir", str(traces), "--workspace", str(folder), "--quiet", str(folder / "tasks.json")]
         runs: dict[str, Any] = {
-            f"`make -s -j{workers}`": lambda: _timed_run(["make", "-s", f"-j{workers}", "all"], folder),
-            f"`xargs -P{workers} -n1 true`": lambda: _timed_run(["xargs", f"-P{workers}", "-n1", "true"], folder, lines),
+            f"`make -s -j{workers}`": lambda: _timed_run_cpu(["make", "-s", f"-j{workers}", "all"], folder),
+            f"`xargs -P{workers} -n1 true`": lambda: _timed_run_cpu(["xargs", f"-P{workers}", "-n1", "true"], folder,
+                                                                   lines),
         }
         if shutil.which("parallel") and b"GNU" in subprocess.run(["parallel", "--version"], capture_output=True).stdout:
-            runs[f"GNU `parallel -j{workers} true`"] = lambda: _timed_run(
+            runs[f"GNU `parallel -j{workers} true`"] = lambda: _timed_run_cpu(
                 ["parallel", f"-j{workers}", "--will-cite", "true"], folder, lines)
         else:
             notes.append("GNU parallel is not installed (`apt-get install parallel`): its row is skipped.")
 
-        def run_ours_cli() -> float:
-            wall = _timed_run(cli, folder)
+        def run_ours_cli() -> tuple[float, float]:
+            took = _timed_run_cpu(cli, folder)
             shutil.rmtree(traces, ignore_errors=True)
-            return wall
+            return took
 
-        def run_ours_api() -> float:
+        def run_ours_api() -> tuple[float, float]:
             config = {"max_workers": workers, "trace_dir": str(traces), "workspace": str(folder)}
+            children = _children_cpu()
             with timed() as clock:
                 result = dispatch({"tasks": tasks, "config": config}, allow_commands=True)
             if result.status != "success":
                 raise SystemExit(f"dispatch failed: {result.status}")
             shutil.rmtree(traces, ignore_errors=True)
-            return clock.wall
+            return clock.wall, clock.cpu + _children_cpu() - children
 
         runs["dispatch-runner CLI (`run --quiet`)"] = run_ours_cli
         if also:  # another checkout's CLI in the same rounds (before / after)
             env = {**os.environ, "PYTHONPATH": also}
 
-            def run_other_cli() -> float:
-                wall = _timed_run(cli, folder, env=env)
+            def run_other_cli() -> tuple[float, float]:
+                took = _timed_run_cpu(cli, folder, env=env)
                 shutil.rmtree(traces, ignore_errors=True)
-                return wall
+                return took
 
             runs[f"dispatch-runner CLI, {also}"] = run_other_cli
         runs["`dispatch()` in-process"] = run_ours_api
         times: dict[str, list[float]] = {label: [] for label in runs}
+        cpus: dict[str, list[float]] = {label: [] for label in runs}
         for _ in range(repeats):  # round robin: drifting load hits every row alike
             for label, run in runs.items():
-                times[label].append(run())
-                print(f"  {n} x true, {label}: {times[label][-1]:.3f} s", file=sys.stderr)
-    make_s = median(next(iter(times.values())))
-    rows = [[label, fmt(median(ts), 3), fmt(min(ts), 3), fmt(median(ts) * 1e6 / n, 0), fmt(median(ts) / make_s, 2)]
+                wall, cpu = run()
+                times[label].append(wall)
+                cpus[label].append(cpu)
+                print(f"  {n} x true, {label}: {wall:.3f} s, CPU {cpu:.3f} s", file=sys.stderr)
+    make_s, make_cpu = median(next(iter(times.values()))), median(next(iter(cpus.values())))
+    rows = [[label, fmt(median(ts), 3), fmt(min(ts), 3), fmt(median(ts) * 1e6 / n, 0), fmt(median(ts) / make_s, 2),
+             fmt(median(cpus[label]) * 1e6 / n, 0), fmt(median(cpus[label]) / make_cpu, 2)]
             for label, ts in times.items()]
     return rows, notes
 
@@ -225,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         trivial_rows, notes = trivial_commands(args.trivial, args.trivial_workers, args.repeats, args.also)
         print(f"\n## Spawn cost: {args.trivial:,} independent `true` commands on {args.trivial_workers} workers, "
               f"median of {args.repeats} (round robin)\n")
-        print(markdown_table(["run", "median s", "best s", "µs/command", "÷ make"], trivial_rows))
+        print(markdown_table(["run", "median s", "best s", "µs/command", "÷ make", "CPU µs/command", "CPU ÷ make"],
+                             trivial_rows))
         for note in notes:
             print(f"\n{note}")
     print(f"\nRun took {time.perf_counter() - started:.0f} s; load average {load_before:.2f} before, "
