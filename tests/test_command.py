@@ -169,3 +169,30 @@ def test_a_path_given_in_env_is_where_the_program_is_found(trace_dir, workspace)
     (r,) = dispatch([task], config(trace_dir, workspace), allow_commands=True).results
     assert r.status == "success", r.error
     assert r.output["stdout_tail"] == f"{bin_dir} é"
+
+
+
+PROBE = ("import os, sys; print(os.getsid(0) == os.getpid(), repr(sys.stdin.read()), os.getcwd(), os.environ['X'], "
+         "sorted(int(fd) for fd in os.listdir('/proc/self/fd')))")
+
+
+@pytest.mark.parametrize("cwd", [None, "sub"])  # the runner's own directory (posix_spawn) or another (Popen)
+def test_the_cli_starts_programs_alike_in_its_own_directory_and_elsewhere(tmp_path, cwd):
+    import json
+    import subprocess
+
+    from helpers import RUNNER, runner_env
+
+    (tmp_path / "sub").mkdir()
+    at = {"cwd": cwd} if cwd else {}
+    tasks = [command("probe", [sys.executable, "-c", PROBE], env={"X": "é"}, **at),
+             command("signals", ["grep", "SigIgn", "/proc/self/status"], **at)]  # grep: Python would ignore SIGPIPE
+    doc = {"tasks": tasks, "config": {"workspace": str(tmp_path), "trace_dir": str(tmp_path / "traces")}}
+    proc = subprocess.run([*RUNNER, "--allow-commands", "--quiet"], input=json.dumps(doc).encode(), cwd=tmp_path,
+                          capture_output=True, env=runner_env(), timeout=60)
+    probe, signals = json.loads(proc.stdout)["results"]
+    assert probe["status"] == signals["status"] == "success", (probe["error"], signals["error"])
+    # Its own session, stdin empty, the right directory, no descriptor of ours (3: listdir's own).
+    assert probe["output"]["stdout_tail"] == f"True '' {tmp_path / cwd if cwd else tmp_path} é [0, 1, 2, 3]"
+    ignored = int(signals["output"]["stdout_tail"].split()[1], 16)
+    assert not ignored & (1 << (13 - 1))  # SIGPIPE back at its default, as the runner (Python) ignores it
