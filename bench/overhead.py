@@ -38,8 +38,8 @@ import pstats
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
