@@ -123,3 +123,15 @@ def test_ctrl_c_on_a_large_run_still_leaves_a_trace_file_for_every_journal_line(
     for task_id, status in statuses.items():
         trace = json.loads((tmp_path / by_id[task_id]["trace_file"]).read_bytes())
         assert (trace["task_id"], trace["status"]) == (task_id, status)
+
+
+def test_a_full_disk_is_reported_per_file_and_the_run_goes_on(tiny_disk: Path, monkeypatch) -> None:
+    monkeypatch.setattr(trace_writer, "FILES_IN_PROCESS_FROM", 50)
+    tasks = [{"task_id": f"t{i}", "agent": "echo", "input_data": {"message": "x" * 2000}} for i in range(200)]
+    result = dispatch({"tasks": tasks, "config": {"trace_dir": str(tiny_disk)}})
+    assert result.status == "success" and len(result.results) == 200
+    failed = [r for r in result.results if r.trace_file is None]
+    assert failed and all(any(r.task_id in e and "No space left" in e for e in result.trace_errors) for r in failed)
+    for r in result.results:
+        if r.trace_file is not None:  # named only when complete
+            assert json.loads(Path(r.trace_file).read_bytes())["task_id"] == r.task_id
