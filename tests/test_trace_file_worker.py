@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -135,3 +136,10 @@ def test_a_full_disk_is_reported_per_file_and_the_run_goes_on(tiny_disk: Path, m
     for r in result.results:
         if r.trace_file is not None:  # named only when complete
             assert json.loads(Path(r.trace_file).read_bytes())["task_id"] == r.task_id
+
+
+def test_without_an_interpreter_to_start_the_files_are_written_in_the_thread(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # a bundled app: sys.executable is not Python
+    writer = _DurableWriter(tmp_path / "journal.jsonl", lambda m: None, files_in_process=True)
+    assert writer._sink is None
+    assert run_writer(writer, tmp_path, ["a.json", "b.json"]) == [True, True]

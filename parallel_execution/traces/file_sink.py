@@ -55,6 +55,8 @@ class ProcessFileSink:
     @classmethod
     def start(cls, on_error: Callable[[str], None]) -> ProcessFileSink | None:
         """A sink with its worker running, or None when no worker can be started here."""
+        if getattr(sys, "frozen", False) or not sys.executable:  # no interpreter to run the worker with
+            return None
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-S", file_worker.__file__], stdin=subprocess.PIPE,
