@@ -137,9 +137,19 @@ def test_a_reused_cgroup_still_catches_a_daemon_without_the_tag(tmp_path):
     # Silent tasks leave their empty cgroups for reuse; the daemon (setsid, cleared environment: only
     # the cgroup knows it) of the task after them must still die when that task ends.
     (tmp_path / "check.py").write_text(CHECK_DEAD)
+    # It forks only once it is in its task's cgroup (the move runs beside it: on a loaded machine a
+    # daemon forked before it is found only at exit, which is not what this test is about).
+    (tmp_path / "in_cgroup.py").write_text(
+        "import os, runpy, sys, time\n"
+        "deadline = time.monotonic() + 20\n"
+        "while 'parallel-dispatch-' not in open('/proc/self/cgroup').read() and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "sys.argv = sys.argv[1:]\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
     quiet = [{"task_id": f"quiet{i}", "agent": "command",
               "input_data": {"argv": [sys.executable, "-c", "import time; time.sleep(0.2)"]}} for i in range(4)]
     escape = {**escape_task(tmp_path, "cleared_env", "exit"), "dependencies": [t["task_id"] for t in quiet]}
+    escape["input_data"]["argv"][1:1] = ["in_cgroup.py"]
     check = {"task_id": "check", "agent": "command", "dependencies": ["escape"],
              "input_data": {"argv": [sys.executable, "check.py"]}}
     doc = {"tasks": [*quiet, escape, check],
