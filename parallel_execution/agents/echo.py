@@ -17,7 +17,7 @@ class EchoInput(AgentInput):
     message: Any = None
     delay_seconds: float = Field(default=0.0, ge=0)
     # For tests and demos of failure handling: fail on these attempt numbers (1-based).
-    fail_on_attempts: list[int] = Field(default_factory=list)
+    fail_on_attempts: list[int] = Field(default_factory=lambda: [])  # not ``list``: see schema.empty_list
 
 
 class EchoAgent(Agent[EchoInput]):
