@@ -1,6 +1,7 @@
 """The ``echo`` agent: returns its message after an optional delay (examples, tests, benchmarks)."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: pydantic would compile every field's annotation from
+# its string (~50 µs a field, ~3 ms of each CLI start over the input and output models).
 
 import asyncio
 from typing import Any

@@ -9,7 +9,8 @@ Output: ``DispatchResult`` with one ``TaskResult`` per task in input order, a ``
 trace index path. ``SCHEMA_VERSION`` is stamped on every persisted document.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: pydantic would compile every field's annotation from
+# its string (~50 µs a field, ~3 ms of each CLI start over the input and output models).
 
 from typing import Annotated, Any, Literal
 
