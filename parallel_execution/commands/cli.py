@@ -151,9 +151,11 @@ def main(argv: list[str] | None = None) -> int:
 def entrypoint() -> None:
     common.owns_process_tree = True
     code = main()
-    from parallel_execution.run import containment
-
-    containment.kill_everything()  # whatever of a dispatch is still alive dies with the CLI
+    # Whatever of a dispatch is still alive dies with the CLI. A command that never imported
+    # containment (validate, --help) started nothing it could kill: not imported for nothing.
+    containment = sys.modules.get("parallel_execution.run.containment")
+    if containment is not None:
+        containment.kill_everything()
     # The result is out. Interpreter shutdown resets signal handlers to the defaults, so a late
     # Ctrl-C would turn our exit code into "killed by SIGINT": hold signals until we are gone.
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_EXIT)
