@@ -21,6 +21,7 @@ chosen subcommand's module, so ``dispatch-runner schema`` never loads the schedu
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import signal
 import sys
@@ -162,4 +163,9 @@ def entrypoint() -> None:
     # The result is out. Interpreter shutdown resets signal handlers to the defaults, so a late
     # Ctrl-C would turn our exit code into "killed by SIGINT": hold signals until we are gone.
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_EXIT)
+    # Interpreter shutdown drops the modules and then frees everything they held as cyclic garbage:
+    # ~60 ms of CPU here, a fifth of a short run. Frozen objects are left to the OS instead. Nothing
+    # of ours waits for a finalizer: traces are closed and the journal fsynced by now, and atexit
+    # handlers, thread joins and the flush of stdout / stderr still run.
+    gc.freeze()
     sys.exit(code)
