@@ -172,3 +172,15 @@ def test_dask_executor_script_prints_its_tables(capsys: pytest.CaptureFixture[st
     assert "| echo: ours (dispatch, executor dask) |" in out and "of raw with 4 in flight" in out
     row = next(line for line in out.splitlines() if line.startswith("| 2 |"))
     assert float(row.strip("|").split("|")[2].strip().rstrip("x")) > 0
+
+
+def test_timed_counts_the_cpu_of_a_child_it_waited_for() -> None:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    with benchlib.timed() as clock:
+        subprocess.run([sys.executable, "-c", burn], check=True)
+    assert clock.cpu >= 0.25
+
+
+def test_volume_note_names_the_file_system() -> None:
+    assert benchlib.volume_note(Path("/proc")) == "proc"
+    assert benchlib.volume_note(Path("/no/such/folder")) == "unknown file system"

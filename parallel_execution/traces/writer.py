@@ -21,13 +21,17 @@ then, so a task counts as done once its journal line is durable. **The journal i
 record**; the task files are written behind it by the same thread and are complete once ``drain``
 (called before the result is built) or ``close`` returns, also on an interrupt. After a SIGKILL a
 journal line may lack its trace file (or find it empty): resume then reruns that task ("earlier
-trace file unreadable"), it never reuses a torn output.
+trace file unreadable"), it never reuses a torn output. From ``FILES_IN_PROCESS_FROM`` tasks the
+thread hands the trace files to a worker process instead of creating them itself
+(``traces.file_sink``): file creation then runs on another core instead of taking turns with the
+event loop for the GIL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import queue
 import threading
@@ -42,11 +46,16 @@ from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
 from parallel_execution.run.digests import input_digest
 from parallel_execution.run.observers import Observer
 from parallel_execution.run.outcomes import TaskOutcome
+from parallel_execution.traces.file_sink import ProcessFileSink
 from parallel_execution.traces.fsio import atomic_write_bytes, dumps_json
 from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
 
 __all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
+
+# From this many tasks the trace files are written by a worker process (traces.file_sink): its ~15 ms
+# start pays for itself once file creation would otherwise take turns with the loop for the GIL.
+FILES_IN_PROCESS_FROM = 500
 
 class TraceWriter(Observer):
     """The scheduler observer that persists traces; ``open`` before the run, ``finish`` after."""
@@ -78,7 +87,7 @@ class TraceWriter(Observer):
             self.trace_dir.mkdir(parents=True, exist_ok=True)
             self.task_dir.mkdir(mode=0o755)
             step = self.task_dir / JOURNAL_NAME
-            self._writer = _DurableWriter(step, self._fail)
+            self._writer = _DurableWriter(step, self._fail, files_in_process=len(self.plan.tasks) >= FILES_IN_PROCESS_FROM)
             step = self.task_dir / INPUT_NAME
             document = {
                 "tasks": [t.task.model_dump(mode="json", exclude_defaults=True) for t in self.plan.tasks],
@@ -251,10 +260,12 @@ class _DurableWriter:
 
     _SLICE = 32  # trace files written between two looks at the queue
 
-    def __init__(self, journal: Path, on_error: Callable[[str], None]) -> None:
+    def __init__(self, journal: Path, on_error: Callable[[str], None], *, files_in_process: bool = False) -> None:
         self._file = open(journal, "ab")  # noqa: SIM115 (owned by the thread until close)
         self._path = str(journal)
         self._on_error = on_error
+        # Large dispatches: trace files go to a worker process (see traces.file_sink); None: written here.
+        self._sink = ProcessFileSink.start(on_error) if files_in_process else None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
         self._thread.start()
@@ -284,13 +295,15 @@ class _DurableWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join()
+        if self._sink is not None:
+            self._sink.close()
         try:
             self._file.close()  # flushes what a failed write left buffered: it may fail again
         except OSError as exc:
             self._on_error(f"cannot append to the journal {self._path!r}: {exc.strerror or exc}")
 
     def _work(self) -> None:
-        files: deque[tuple[Path | str, bytes, Callable[[], None]]] = deque()
+        files: deque[tuple[str, bytes, Callable[[], None]]] = deque()
         drains: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         running = True
         while running or files:
@@ -320,6 +333,14 @@ class _DurableWriter:
             except Exception as exc:  # never leave the scheduler waiting on a barrier
                 self._on_error(f"trace writer: {exc!r}")
             _wake(barriers)
+            if self._sink is not None:  # the worker process writes them; it confirms at each drain
+                if files:
+                    self._sink.put(list(files))
+                    files.clear()
+                if drains:
+                    self._sink.drain(functools.partial(_wake, drains))
+                    drains = []
+                continue
             for _ in range(min(self._SLICE, len(files))):
                 path, data, written = files.popleft()
                 try:
