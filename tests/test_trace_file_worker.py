@@ -16,6 +16,7 @@ from conftest import RUNNER, runner_env
 
 from parallel_execution.dispatcher import dispatch
 from parallel_execution.traces import writer as trace_writer
+from parallel_execution.traces.file_sink import ProcessFileSink
 from parallel_execution.traces.file_worker import write_file
 from parallel_execution.traces.writer import _DurableWriter
 
@@ -27,9 +28,9 @@ def chain(n: int) -> list[dict]:
 
 def test_a_large_dispatch_gets_every_trace_file_from_the_worker(tmp_path: Path, monkeypatch) -> None:
     started = []
-    real_start = trace_writer.ProcessFileSink.start
+    real_start = ProcessFileSink.start
     monkeypatch.setattr(trace_writer, "FILES_IN_PROCESS_FROM", 50)
-    monkeypatch.setattr(trace_writer.ProcessFileSink, "start",
+    monkeypatch.setattr(ProcessFileSink, "start",
                         classmethod(lambda cls, on_error: started.append(1) or real_start(on_error)))
     result = dispatch({"tasks": chain(120), "config": {"trace_dir": str(tmp_path), "max_workers": 4}})
     assert started == [1] and result.status == "success" and result.trace_errors == []
@@ -40,7 +41,7 @@ def test_a_large_dispatch_gets_every_trace_file_from_the_worker(tmp_path: Path, 
 
 
 def test_a_small_dispatch_starts_no_worker(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(trace_writer.ProcessFileSink, "start", classmethod(lambda cls, on_error: pytest.fail("started")))
+    monkeypatch.setattr(ProcessFileSink, "start", classmethod(lambda cls, on_error: pytest.fail("started")))
     assert dispatch({"tasks": chain(3), "config": {"trace_dir": str(tmp_path)}}).status == "success"
 
 

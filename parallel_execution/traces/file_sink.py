@@ -20,14 +20,16 @@ import contextlib
 import io
 import os
 import queue
-import subprocess
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parallel_execution.traces import file_worker
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["ProcessFileSink"]
 
@@ -57,6 +59,7 @@ class ProcessFileSink:
         """A sink with its worker running, or None when no worker can be started here."""
         if getattr(sys, "frozen", False) or not sys.executable:  # no interpreter to run the worker with
             return None
+        import subprocess  # here: a small dispatch (every CLI start-up) never needs it
         try:
             process = subprocess.Popen(
                 [sys.executable, "-I", "-S", file_worker.__file__], stdin=subprocess.PIPE,

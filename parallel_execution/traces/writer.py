@@ -39,17 +39,19 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parallel_execution.inputs.plan import ValidatedPlan
 from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
 from parallel_execution.run.digests import input_digest
 from parallel_execution.run.observers import Observer
 from parallel_execution.run.outcomes import TaskOutcome
-from parallel_execution.traces.file_sink import ProcessFileSink
 from parallel_execution.traces.fsio import atomic_write_bytes, dumps_json
 from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
+
+if TYPE_CHECKING:
+    from parallel_execution.traces.file_sink import ProcessFileSink
 
 __all__ = ["INPUT_NAME", "JOURNAL_NAME", "TraceWriter", "index_path"]
 
@@ -265,7 +267,10 @@ class _DurableWriter:
         self._path = str(journal)
         self._on_error = on_error
         # Large dispatches: trace files go to a worker process (see traces.file_sink); None: written here.
-        self._sink = ProcessFileSink.start(on_error) if files_in_process else None
+        self._sink: ProcessFileSink | None = None
+        if files_in_process:
+            from parallel_execution.traces.file_sink import ProcessFileSink  # only large runs pay its import
+            self._sink = ProcessFileSink.start(on_error)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="trace-writer", daemon=True)
         self._thread.start()
