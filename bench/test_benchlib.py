@@ -184,3 +184,11 @@ def test_timed_counts_the_cpu_of_a_child_it_waited_for() -> None:
 def test_volume_note_names_the_file_system() -> None:
     assert benchlib.volume_note(Path("/proc")) == "proc"
     assert benchlib.volume_note(Path("/no/such/folder")) == "unknown file system"
+
+
+def test_trace_files_script_prints_its_table(capsys: pytest.CaptureFixture[str]) -> None:
+    import trace_files
+
+    assert trace_files.main(["--tasks", "30", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "the writer thread" in out and "the worker process" in out

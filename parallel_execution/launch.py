@@ -15,6 +15,8 @@ import os
 import signal
 import sys
 
+from parallel_execution.run.gcpause import paused_gc
+
 __all__ = ["entrypoint"]
 
 
@@ -23,7 +25,8 @@ def entrypoint() -> None:
     # inside an extension module's initialisation (pydantic_core then panics with a traceback).
     previous = signal.signal(signal.SIGINT, lambda _signum, _frame: interrupted())
     try:
-        from parallel_execution.commands.cli import entrypoint as cli_entrypoint
+        with paused_gc(promote=True):  # imports: long-lived objects and no garbage (see cli.main)
+            from parallel_execution.commands.cli import entrypoint as cli_entrypoint
     finally:
         signal.signal(signal.SIGINT, previous)
     try:

@@ -112,3 +112,23 @@ def test_cli_imports_no_subcommand_at_module_level():
     assert top_level & {"parallel_execution.commands." + n for n in
                         ("run", "validate", "schema", "resume", "report", "traces", "plan", "install")} == set()
     assert not top_level & {"parallel_execution.dispatcher", "parallel_execution.run.scheduler"}
+
+
+def test_validate_loads_neither_the_run_nor_its_displays(tmp_path):
+    """Start-up (issue 17): ``validate`` needs the models and the planner, not the dispatcher, the
+    containment set-up, the jq runner or the progress displays."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "t.json").write_text(json.dumps({"tasks": [{"task_id": "a", "agent": "echo"}]}))
+    probe = ("import sys\nfrom parallel_execution.commands import cli\n"
+             "code = cli.main(['validate', 't.json'])\nprint(code, sorted(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": str(PACKAGE.parent)})
+    code, _, loaded = out.stdout.strip().splitlines()[-1].partition(" ")
+    assert code == "0"
+    for module in ("parallel_execution.dispatcher", "parallel_execution.run.containment",
+                   "parallel_execution.inputs.jqrun", "parallel_execution.views.progress", "ctypes"):
+        assert repr(module) not in loaded, module

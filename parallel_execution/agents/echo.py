@@ -1,6 +1,7 @@
 """The ``echo`` agent: returns its message after an optional delay (examples, tests, benchmarks)."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: pydantic would compile every field's annotation from
+# its string (~50 µs a field, ~3 ms of each CLI start over the input and output models).
 
 import asyncio
 from typing import Any
@@ -17,7 +18,7 @@ class EchoInput(AgentInput):
     message: Any = None
     delay_seconds: float = Field(default=0.0, ge=0)
     # For tests and demos of failure handling: fail on these attempt numbers (1-based).
-    fail_on_attempts: list[int] = Field(default_factory=list)
+    fail_on_attempts: list[int] = Field(default_factory=lambda: [])  # not ``list``: see schema.empty_list
 
 
 class EchoAgent(Agent[EchoInput]):

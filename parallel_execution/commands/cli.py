@@ -21,6 +21,7 @@ chosen subcommand's module, so ``dispatch-runner schema`` never loads the schedu
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import signal
 import sys
@@ -41,6 +42,7 @@ from parallel_execution.commands.common import (  # the shared helpers, re-expor
     read_input,
 )
 from parallel_execution.errors import InputIssue, InvalidInput
+from parallel_execution.run.gcpause import paused_gc
 
 __all__ = ["EXIT_FAILED", "EXIT_INVALID", "EXIT_OK", "SUBCOMMANDS", "add_run_options", "apply_overrides",
            "build_parser", "emit", "entrypoint", "execute", "input_schema", "load_plan", "main", "read_input"]
@@ -89,7 +91,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The parser; only ``command``'s module is imported and its options configured."""
+    """The parser; only ``command``'s module is imported and its options configured. Given a
+    ``command`` (``main`` always names one, but for the top-level ``--help`` and ``--version``) the
+    other commands are left out: nothing would parse them, and their parsers are ~2 ms of a start."""
     parser = _Parser(
         prog="dispatch-runner",
         description="Run a graph of agent tasks in parallel: task JSON in (stdin or FILE), one JSON result out.",
@@ -101,7 +105,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         if name != command:
-            sub.add_parser(name, help=help_text)
+            if command is None:
+                sub.add_parser(name, help=help_text)
             continue
         module = importlib.import_module(module_name)
         summary = (module.__doc__ or "").split("\n\n")[0].replace("``", "")  # docstring markup is not for terminals
@@ -119,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if not args_list or (args_list[0] not in SUBCOMMANDS and args_list[0] not in ("-h", "--help", "--version")):
         args_list.insert(0, "run")
-    parser = build_parser(args_list[0] if args_list[0] in SUBCOMMANDS else None)
+    # Importing the subcommand's modules (pydantic and its models among them) allocates long-lived
+    # objects and no cyclic garbage; the collector's ~70 passes over them were ~8% of a CLI start.
+    with paused_gc(promote=True):
+        parser = build_parser(args_list[0] if args_list[0] in SUBCOMMANDS else None)
     try:
         args = parser.parse_args(args_list)
     except SystemExit as exc:  # --help and --version
@@ -147,10 +155,17 @@ def main(argv: list[str] | None = None) -> int:
 def entrypoint() -> None:
     common.owns_process_tree = True
     code = main()
-    from parallel_execution.run import containment
-
-    containment.kill_everything()  # whatever of a dispatch is still alive dies with the CLI
+    # Whatever of a dispatch is still alive dies with the CLI. A command that never imported
+    # containment (validate, --help) started nothing it could kill: not imported for nothing.
+    containment = sys.modules.get("parallel_execution.run.containment")
+    if containment is not None:
+        containment.kill_everything()
     # The result is out. Interpreter shutdown resets signal handlers to the defaults, so a late
     # Ctrl-C would turn our exit code into "killed by SIGINT": hold signals until we are gone.
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNAL_EXIT)
+    # Interpreter shutdown drops the modules and then frees everything they held as cyclic garbage:
+    # ~60 ms of CPU here, a fifth of a short run. Frozen objects are left to the OS instead. Nothing
+    # of ours waits for a finalizer: traces are closed and the journal fsynced by now, and atexit
+    # handlers, thread joins and the flush of stdout / stderr still run.
+    gc.freeze()
     sys.exit(code)

@@ -25,8 +25,6 @@ from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any, TypeVar
 
-from parallel_execution.run import containment
-
 __all__ = ["SIGNAL_EXIT", "RunSignals"]
 
 T = TypeVar("T")
@@ -45,6 +43,11 @@ class RunSignals:
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> RunSignals:
+        # Imported here, not in the handler (no import inside a signal handler) nor at the top
+        # (``validate`` imports this module and never runs a dispatch).
+        from parallel_execution.run import containment
+
+        self._kill_everything = containment.kill_everything
         for signum in SIGNAL_EXIT:
             self._previous[signum] = signal.signal(signum, self._handle)
         return self
@@ -77,7 +80,7 @@ class RunSignals:
             self.late.append(signum)
             return
         if self.received:  # second signal: leave now; the journal is only written between steps
-            containment.kill_everything()
+            self._kill_everything()
             os._exit(SIGNAL_EXIT.get(signum, 130))
         self.received.append(signum)
         # os.write, not print: the handler may interrupt a write to sys.stderr (a reentrant call).

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from parallel_execution.commands.common import EXIT_OK, add_run_options, emit, load_plan
-from parallel_execution.views import progress
+from parallel_execution.views.plan_text import describe_plan_text
 
 __all__ = ["configure_parser", "main"]
 
@@ -17,6 +17,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     description = load_plan(args).describe()
-    print(progress.describe_plan_text(description), file=sys.stderr)
+    print(describe_plan_text(description), file=sys.stderr)
     emit({"status": "valid", "plan": description})
     return EXIT_OK

@@ -3,7 +3,8 @@
 Only pydantic here, so the input schema can name the executors without importing Dask.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: pydantic would compile every field's annotation from
+# its string (~50 µs a field, ~3 ms of each CLI start over the input and output models).
 
 from typing import Annotated, Literal
 

@@ -10,8 +10,6 @@ interrupted otherwise. It imports nothing from the package, so it starts in a fe
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import json
 import resource
 import signal
 import sys
@@ -44,6 +42,10 @@ def _normalise(value: object) -> object:
 
 
 def main() -> int:
+    # Imported here: the runner imports this module for ``_normalise`` alone.
+    import ctypes
+    import json
+
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with the runner

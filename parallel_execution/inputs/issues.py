@@ -4,7 +4,6 @@ task ids (once per error was quadratic: 8,000 bad tasks took 90 s)."""
 
 from __future__ import annotations
 
-import difflib
 import typing
 from functools import lru_cache
 from typing import Any
@@ -45,6 +44,8 @@ def pydantic_issues(exc: ValidationError, raw: Any, task_id: str | None = None, 
 @lru_cache(maxsize=1024)
 def _closest(name: str, known: tuple[str, ...]) -> list[str]:
     """The known field ``name`` is probably a misspelling of (one misspelling in 10k tasks: one look)."""
+    import difflib  # here: only an input with an unknown field pays for it
+
     return difflib.get_close_matches(name, known, n=1, cutoff=0.6)
 
 

@@ -17,7 +17,6 @@ A resolved input must be storable as JSON (as the trace writer stores it), or th
 from __future__ import annotations
 
 import asyncio
-import difflib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -26,8 +25,8 @@ from typing import Any
 import orjson
 
 from parallel_execution.errors import DispatchError
-from parallel_execution.inputs import jqrun
-from parallel_execution.inputs.jqpolicy import guarded, refusals
+
+# jqrun, jqpolicy and difflib are imported where used: most dispatches have no ``$from`` filter.
 
 __all__ = ["REF_KEY", "Ref", "RefError", "aresolve_refs", "compile_filter", "find_refs", "is_near_miss",
            "near_miss_key", "resolve_refs"]
@@ -55,6 +54,8 @@ class Ref:
 @lru_cache(maxsize=4096)
 def compile_filter(select: str) -> Any:
     """Check and compile a jq filter once; RefError on a syntax error or a refused construct."""
+    from parallel_execution.inputs.jqpolicy import guarded, refusals
+
     refused = refusals(select)  # before compiling: jq reads an imported module's file while compiling
     if refused:
         raise RefError(f"jq filter {select!r} refused: " + "; ".join(refused))
@@ -119,6 +120,8 @@ async def aresolve_refs(value: Any, outputs: Mapping[str, Any], timeout: float |
 
 
 def select(ref: Ref, output: Any) -> Any:
+    from parallel_execution.inputs import jqrun
+
     compile_filter(ref.select)
     try:
         values = jqrun.run(ref.select, output)
@@ -128,6 +131,8 @@ def select(ref: Ref, output: Any) -> Any:
 
 
 async def _aselect(ref: Ref, output: Any, timeout: float | None) -> Any:
+    from parallel_execution.inputs import jqrun
+
     compile_filter(ref.select)
     try:
         values = await jqrun.arun(ref.select, output, timeout)
@@ -156,8 +161,11 @@ def near_miss_key(value: Mapping[str, Any]) -> str | None:
 
 def is_near_miss(key: str) -> bool:
     """Whether one key looks like a misspelt ``$from`` (see ``near_miss_key``)."""
-    return key != REF_KEY and "$" in key and len(key) <= 12 \
-        and difflib.SequenceMatcher(None, key.lower(), REF_KEY).ratio() >= 0.75
+    if key == REF_KEY or "$" not in key or len(key) > 12:
+        return False
+    import difflib
+
+    return difflib.SequenceMatcher(None, key.lower(), REF_KEY).ratio() >= 0.75
 
 
 def _parse_ref(value: Mapping[str, Any], path: Path) -> Ref:

@@ -21,7 +21,7 @@ Every display here is a scheduler ``Observer`` (hooks run on the event loop, nev
 ``tally`` holds what they all count, ``live`` the rich view, ``events`` the JSON lines log (both
 re-exported here). The first task hook to fire starts the displays (the time base is taken from its
 timestamp, on the scheduler's clock); ``dispatch_finished``, the run's last hook, ends them.
-``describe_plan_text`` renders ``ValidatedPlan.describe()`` for ``dispatch-runner validate``.
+``describe_plan_text`` (re-exported from ``plan_text``) renders ``ValidatedPlan.describe()`` for ``dispatch-runner validate``.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from parallel_execution.run.observers import Observer, ObserverLike
 from parallel_execution.run.outcomes import TaskOutcome
 from parallel_execution.views.events import EventLog
 from parallel_execution.views.live import LiveProgress
+from parallel_execution.views.plan_text import describe_plan_text
 from parallel_execution.views.tally import FAILED, MARK, Tally, stamp
 
 __all__ = [
@@ -85,26 +86,6 @@ def observers_from_args(args: argparse.Namespace, plan: ValidatedPlan) -> Sequen
     else:
         observers.append(PlainProgress(sys.stderr, plan))
     return observers
-
-
-def _names(ids: Sequence[str], limit: int = 8) -> str:
-    shown = ", ".join(ids[:limit])
-    return shown + (f" (+{len(ids) - limit} more)" if len(ids) > limit else "")
-
-
-def describe_plan_text(plan: dict[str, Any]) -> str:
-    """Readable lines about a validated plan (``ValidatedPlan.describe()``), for stderr."""
-    levels = plan["levels"]
-    lines = [f"valid: {plan['total_tasks']} tasks in {len(levels)} levels, up to {plan['max_workers']} at once"]
-    lines += [f"  level {n}: {_names(ids)}" for n, ids in enumerate(levels[:12])]
-    if len(levels) > 12:
-        lines.append(f"  ... {len(levels) - 12} more levels")
-    lines.append(f"critical path: {_names(plan['critical_path'], 12).replace(', ', ' -> ')} "
-                 f"({plan['critical_path_seconds']:g} s est.)")
-    lines.append(f"expected: {plan['expected_makespan_seconds']:g} s on {plan['max_workers']} workers for "
-                 f"{plan['total_work_seconds']:g} s of work: speedup x{plan['expected_speedup']:g} "
-                 f"(ideal x{plan['ideal_speedup']:g}); estimates {plan['estimates']}")
-    return "\n".join(lines)
 
 
 class PlainProgress(Observer):
