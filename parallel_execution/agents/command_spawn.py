@@ -6,8 +6,8 @@
   in the CLI, when the program runs in the runner's own working directory and needs no stdin,
   ``os.posix_spawn`` instead (also vfork + exec, with a third of Popen's Python work: it needs no
   ``cwd`` change in the child and no fd sweep, since every descriptor the CLI opens is close-on-exec;
-  ``claim_process`` says so, and a Python caller's process, whose threads might ``chdir`` or leave
-  inheritable descriptors, keeps Popen);
+  ``containment.claim_process`` says so, and a Python caller's process, whose threads might ``chdir``
+  or leave inheritable descriptors, keeps Popen);
 * the child is watched through a pidfd registered with the event loop (``os.pidfd_open`` +
   ``add_reader``; reaped by ``waitpid`` when it becomes readable): no waiter thread per child. Where
   pidfds are missing (old kernels, not Linux) one executor thread waits instead.
@@ -28,19 +28,23 @@ from pathlib import Path
 from typing import Any
 
 from parallel_execution.errors import TaskFailure
+from parallel_execution.run import containment
 
-__all__ = ["Child", "child_env", "claim_process", "spawn"]
+__all__ = ["Child", "child_env", "spawn"]
 
-_direct: dict[str, int] = {}  # "devnull": the fd given as stdin by posix_spawn, once claim_process ran
+_DIRECT = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
+_devnull: list[int] = []  # the stdin posix_spawn gives, opened once
 # Signals Python ignores that a program must get back at their defaults (as Popen's restore_signals).
 _DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
 
 
-def claim_process() -> None:
-    """The CLI owns this process: nothing changes its working directory and every descriptor it
-    opens is close-on-exec, so programs may start through ``os.posix_spawn``."""
-    if hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2") and "devnull" not in _direct:
-        _direct["devnull"] = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+def _direct_stdin() -> int | None:
+    """/dev/null for ``posix_spawn``, or None where programs start through Popen (see the docstring)."""
+    if not _DIRECT or not containment.owns_process():
+        return None
+    if not _devnull:
+        _devnull.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    return _devnull[0]
 
 
 @functools.lru_cache(maxsize=512)
@@ -77,7 +81,7 @@ def spawn(argv: list[str], cwd: Path, env: Mapping[str, str] | Mapping[bytes, by
         program = _which(name, path, str(cwd))
         if program is None:
             raise TaskFailure(f"cannot start {name!r}: not found on PATH", retryable=False)
-    devnull = _direct.get("devnull")
+    devnull = _direct_stdin() if not feed else None
     if devnull is not None and program is not None and not feed and min(stdout, stderr, devnull) > 2 \
             and str(cwd) == os.getcwd():
         try:

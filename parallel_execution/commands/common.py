@@ -148,9 +148,7 @@ def execute(run: DispatchRun, args: argparse.Namespace | None = None, file: str 
 
     if owns_process_tree:  # the CLI (not a Python caller of main()): orphans of task programs come
         containment.become_subreaper()  # back to it; cli.entrypoint kills what is left at exit
-        from parallel_execution.agents.command_spawn import claim_process
-
-        claim_process()
+        containment.claim_process()  # and nothing else in it chdirs or leaves fds inheritable
     with RunSignals(lambda signum: run.stop(f"interrupted by {signal.Signals(signum).name}")) as guard:
         result = run_sync(guard.running(run.run()))
         guard.printing()  # once printing starts it finishes: a signal now is only noted

@@ -41,8 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SCOPE_ENV", "Scope", "become_subreaper", "cgroup_root", "descendants", "is_subreaper",
-           "kill_everything", "open_scope", "proc_stat"]
+__all__ = ["SCOPE_ENV", "Scope", "become_subreaper", "cgroup_root", "claim_process", "descendants", "is_subreaper",
+           "kill_everything", "open_scope", "owns_process", "proc_stat"]
 
 SCOPE_ENV = "PARALLEL_DISPATCH_SCOPE"
 _PR_SET_CHILD_SUBREAPER = 36
@@ -76,6 +76,16 @@ def become_subreaper() -> bool:
 
 def is_subreaper() -> bool:
     return bool(_state["subreaper"])
+
+
+def claim_process() -> None:
+    """The CLI owns this process: nothing changes its working directory and every descriptor it
+    opens is close-on-exec (so ``agents.command_spawn`` may start programs with ``posix_spawn``)."""
+    _state["owned"] = True
+
+
+def owns_process() -> bool:
+    return bool(_state.get("owned"))
 
 
 def proc_stat(pid: int | str) -> list[bytes] | None:
