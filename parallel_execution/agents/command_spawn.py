@@ -35,7 +35,7 @@ __all__ = ["Child", "child_env", "spawn"]
 _DIRECT = hasattr(os, "posix_spawn") and hasattr(os, "POSIX_SPAWN_DUP2")
 _devnull: list[int] = []  # the stdin posix_spawn gives, opened once
 # Signals Python ignores that a program must get back at their defaults (as Popen's restore_signals).
-_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
+_DEFAULT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFSZ") if hasattr(signal, name))
 
 
 def _direct_stdin() -> int | None:
