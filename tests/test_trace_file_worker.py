@@ -144,3 +144,21 @@ def test_without_an_interpreter_to_start_the_files_are_written_in_the_thread(tmp
     writer = _DurableWriter(tmp_path / "journal.jsonl", lambda m: None, files_in_process=True)
     assert writer._sink is None
     assert run_writer(writer, tmp_path, ["a.json", "b.json"]) == [True, True]
+
+
+def test_a_failure_inside_the_feeder_is_reported_and_the_drain_still_resolves(tmp_path: Path) -> None:
+    errors: list[str] = []
+    writer = _DurableWriter(tmp_path / "journal.jsonl", errors.append, files_in_process=True)
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    async def main() -> None:
+        writer.submit(str(tmp_path / "a.json"), b"{}\n", b"{}\n", broken)
+        await asyncio.wait_for(writer.drain(), 30)
+        writer.submit(str(tmp_path / "b.json"), b"{}\n", b"{}\n", lambda: None)  # written here from now on
+        await asyncio.wait_for(writer.drain(), 30)
+
+    asyncio.run(main())
+    writer.close()
+    assert any("boom" in e for e in errors) and (tmp_path / "b.json").read_bytes() == b"{}\n"

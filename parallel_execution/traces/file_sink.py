@@ -89,7 +89,6 @@ class ProcessFileSink:
     # -- the feeder thread -------------------------------------------------------------------------
 
     def _feed(self) -> None:
-        header = file_worker.HEADER.pack
         while True:
             items = [self._queue.get()]
             while True:
@@ -99,25 +98,34 @@ class ProcessFileSink:
                     break
             frames: list[bytes] = []
             for item in items:
-                if item is None:
-                    self._send(frames)
-                    self._confirm()
-                    self._finish()
-                    return
+                try:
+                    if item is None:
+                        self._send(frames)
+                        self._confirm()
+                        self._finish()
+                        return
+                    if callable(item):
+                        self._send(frames)
+                        frames = []
+                        self._confirm()
+                    else:
+                        self._frame(item, frames)
+                except Exception as exc:  # never leave a drain unanswered: the run would wait forever
+                    self._on_error(f"trace-file writer: {exc!r}")
+                    self._lost()
                 if callable(item):
-                    self._send(frames)
-                    frames = []
-                    self._confirm()
                     item()
-                    continue
-                for path, data, written in item:
-                    if not self._alive:
-                        self._write_here(path, data, written)
-                        continue
-                    encoded = os.fsencode(path)
-                    frames += (header(file_worker.FILE, len(encoded), len(data)), encoded, data)
-                    self._sent.append((path, written))
             self._send(frames)
+
+    def _frame(self, files: list[FileItem], frames: list[bytes]) -> None:
+        header = file_worker.HEADER.pack
+        for path, data, written in files:
+            if not self._alive:
+                self._write_here(path, data, written)
+                continue
+            encoded = os.fsencode(path)
+            frames += (header(file_worker.FILE, len(encoded), len(data)), encoded, data)
+            self._sent.append((path, written))
 
     def _send(self, frames: list[bytes]) -> None:
         if not frames or not self._alive:
@@ -167,7 +175,7 @@ class ProcessFileSink:
         self._alive = False
         with contextlib.suppress(OSError):
             self._stdin.close()
-        code = self._process.wait()
+        code = self._process.wait()  # EOF on its stdin: it ends once the frames already read are written
         while self._sent:
             path, _ = self._sent.popleft()
             self._on_error(f"cannot write trace {str(path)!r}: the trace-file writer process ended (exit code {code})")
