@@ -93,14 +93,3 @@ def tiny_disk(tmp_path: Path) -> Any:
     yield disk
     subprocess.run(["umount", str(disk)], capture_output=True)
 
-
-# The slowest modules (cold caches: a Python 3.12 venv with omnibase-core, mypy over a corpus, the
-# Claude Code CLI) go first: `-n auto --dist loadfile` hands whole files out in collection order, so
-# a slow file collected last would run alone while the other workers sit idle.
-_SLOW_FIRST = ("test_coder_omnibase.py", "test_debug_corpus.py", "test_claude_code_e2e.py", "test_examples.py",
-               "test_fuzz.py", "test_coder_validator.py", "test_containment.py", "test_analysis_agreement.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    rank = {name: i for i, name in enumerate(_SLOW_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
