@@ -11,10 +11,12 @@ wall time of one whole call divided by the number of tasks, median of ``--repeat
 
 * ``dispatch()`` with traces in a temporary folder (the normal trace layout: one file per task,
   index, journal with one fsync per batch of completions), twice - the headline numbers:
-  **fresh volume**: after ``sync`` and ``--settle`` seconds (default 6, past ext4's 5 s journal
-  commit) with no deletions; **after mass deletions**: right after 10,000 files were created and
-  deleted on the same volume (what every benchmark's clean-up does). Creating a file just after
-  mass deletions costs several times more in the kernel, so the two are printed apart;
+  **fresh volume**: the first phase, after ``sync`` and ``--settle`` seconds, during which no
+  file is deleted (every trace folder is kept until the script ends); **after mass deletions**:
+  the second phase, each run right after 10,000 files were created and deleted on the same volume
+  (what every benchmark's clean-up does). On ext4 without a journal creating a file just after
+  mass deletions costs several times more in the kernel, so the two are printed apart and the
+  last line names the volume's file system;
 * ``dispatch()`` with the default config (``trace_dir`` ``./traces``, run from a scratch folder);
 * Dask's ``dask.threaded.get(dsk, all_keys, num_workers=N)`` on the same graph with a trivial
   function per task (``bench`` extra) - the baseline, measured in the same process;
