@@ -155,7 +155,7 @@ def test_hostile_shapes_are_rejected_cleanly_or_planned(document, number):
 
 
 @pytest.mark.slow  # a runner process per case, some with filters that run into their timeout
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=24, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(hostile_documents, raw_numbers)
 def test_hostile_shapes_through_the_cli_end_in_one_json_document(tmp_path_factory, document, number):
     workdir = tmp_path_factory.mktemp("hostile")
