@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from parallel_execution.dispatcher import dispatch
-from parallel_execution.traces.writer import _DurableWriter, _write_new
+from parallel_execution.traces.file_worker import write_file
+from parallel_execution.traces.writer import _DurableWriter
 
 
 def test_every_trace_file_is_complete_when_the_result_is_built(tmp_path: Path) -> None:
@@ -46,6 +47,7 @@ def test_an_existing_name_is_replaced_never_followed(tmp_path: Path) -> None:
     outside.write_text("keep")
     planted = tmp_path / "t.json"
     os.symlink(outside, planted)
-    _write_new(planted, b"new")
+    write_file(planted, b"new")
     assert outside.read_text() == "keep"
     assert not planted.is_symlink() and planted.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.txt", "t.json"]  # no temp file left

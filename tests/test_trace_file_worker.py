@@ -17,7 +17,6 @@ from conftest import RUNNER, runner_env
 from parallel_execution.dispatcher import dispatch
 from parallel_execution.traces import writer as trace_writer
 from parallel_execution.traces.file_sink import ProcessFileSink
-from parallel_execution.traces.file_worker import write_file
 from parallel_execution.traces.writer import _DurableWriter
 
 
@@ -93,16 +92,6 @@ def test_the_worker_is_out_of_reach_of_a_terminal_ctrl_c(tmp_path: Path) -> None
         assert os.getsid(pid) == pid != os.getsid(0)  # its own session: not in the terminal's group
     finally:
         writer.close()
-
-
-def test_the_worker_replaces_an_existing_name_and_never_follows_it(tmp_path: Path) -> None:
-    outside = tmp_path / "outside.txt"
-    outside.write_text("keep")
-    os.symlink(outside, tmp_path / "t.json")
-    write_file(os.fsencode(tmp_path / "t.json"), b"new")
-    assert outside.read_text() == "keep"
-    assert not (tmp_path / "t.json").is_symlink() and (tmp_path / "t.json").read_bytes() == b"new"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside.txt", "t.json"]
 
 
 def test_ctrl_c_on_a_large_run_still_leaves_a_trace_file_for_every_journal_line(tmp_path: Path) -> None:

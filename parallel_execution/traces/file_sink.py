@@ -182,7 +182,7 @@ class ProcessFileSink:
 
     def _write_here(self, path: str, data: bytes, written: Callable[[], None]) -> None:
         try:
-            file_worker.write_file(os.fsencode(path), data)
+            file_worker.write_file(path, data)
         except OSError as exc:
             self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
         else:

@@ -28,27 +28,30 @@ _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFO
 _TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
 
 
-def write_file(path: bytes, data: bytes) -> None:
+def write_file(path: str | bytes | os.PathLike[str], data: bytes) -> None:
+    """Create ``path`` (never through an existing name: ``O_EXCL``) and write ``data`` in one go; a
+    name that exists is replaced whole (temp file + rename). The trace writer's thread uses it too."""
+    path = os.fsencode(path)
     try:
         fd = os.open(path, _NEW, 0o666)  # the umask applies, as with open(path, "w")
     except FileExistsError:
         folder, name = os.path.split(path)
-        temp = os.path.join(folder, b".%s.%d.tmp" % (name, os.getpid()))
+        temp = os.path.join(folder, b".%s.%d.tmp" % (name, os.getpid()))  # one writer per name
         fd = os.open(temp, _TEMP, 0o666)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
         finally:
             os.close(fd)
         os.replace(temp, path)
         return
     try:
-        _write_all(fd, data)
+        write_all(fd, data)
     finally:
         os.close(fd)
 

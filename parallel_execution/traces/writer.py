@@ -46,6 +46,7 @@ from parallel_execution.inputs.schema import SCHEMA_VERSION, DispatchResult
 from parallel_execution.run.digests import input_digest
 from parallel_execution.run.observers import Observer
 from parallel_execution.run.outcomes import TaskOutcome
+from parallel_execution.traces.file_worker import write_all, write_file
 from parallel_execution.traces.fsio import atomic_write_bytes, dumps_json
 from parallel_execution.traces.layout import INPUT_NAME, JOURNAL_NAME, PRIVATE_DIR, index_path, trace_name
 from parallel_execution.traces.redact import Redactor
@@ -349,7 +350,7 @@ class _DurableWriter:
             for _ in range(min(self._SLICE, len(files))):
                 path, data, written = files.popleft()
                 try:
-                    _write_new(path, data)
+                    write_file(path, data)
                 except OSError as exc:
                     self._on_error(f"cannot write trace {str(path)!r}: {exc.strerror or exc}")
                 else:
@@ -385,9 +386,7 @@ def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> 
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             os.fchmod(fd, 0o600)  # whatever the umask says
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            write_all(fd, data)
         finally:
             os.close(fd)
     except OSError as exc:  # resume will run the task again rather than reuse a redacted output
@@ -395,24 +394,6 @@ def _write_private(path: Path, data: bytes, on_error: Callable[[str], None]) -> 
 
 
 _BARRIER, _DRAIN = "barrier", "drain"
-_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-
-
-def _write_new(path: Path | str, data: bytes) -> None:
-    """Create ``path`` (never an existing name: O_EXCL) and write ``data`` in one go."""
-    try:
-        fd = os.open(path, _NEW_FILE, 0o666)  # the umask applies, as with open(path, "w")
-    except FileExistsError:
-        atomic_write_bytes(path, data)  # replaced whole, never followed or appended to
-        return
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-    finally:
-        os.close(fd)
-
-
 def _wake(waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]) -> None:
     for loop, future in waiters:
         with contextlib.suppress(RuntimeError):  # the loop is gone (interrupted at exit)
