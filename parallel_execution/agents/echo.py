@@ -10,6 +10,7 @@ from pydantic import Field
 
 from parallel_execution.agents.base import Agent, AgentInput, TaskContext, brief
 from parallel_execution.errors import TaskFailure
+from parallel_execution.inputs.schema import empty_list
 
 __all__ = ["EchoAgent", "EchoInput"]
 
@@ -18,7 +19,7 @@ class EchoInput(AgentInput):
     message: Any = None
     delay_seconds: float = Field(default=0.0, ge=0)
     # For tests and demos of failure handling: fail on these attempt numbers (1-based).
-    fail_on_attempts: list[int] = Field(default_factory=lambda: [])  # not ``list``: see schema.empty_list
+    fail_on_attempts: list[int] = Field(default_factory=empty_list)
 
 
 class EchoAgent(Agent[EchoInput]):
