@@ -92,4 +92,3 @@ def tiny_disk(tmp_path: Path) -> Any:
         pytest.skip(f"cannot mount a small filesystem here: {mounted.stderr.decode().strip()}")
     yield disk
     subprocess.run(["umount", str(disk)], capture_output=True)
-
