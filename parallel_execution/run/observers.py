@@ -8,6 +8,8 @@ with some of them fits ``RunObserver`` - a missing hook is skipped)::
       task_event(planned, kind, record)             an agent's ctx.event(...)
       task_retrying(planned, attempt, delay, error) attempt ``attempt`` starts after ``delay`` s
       task_finished(outcome)                        per task, any status (skipped and reused too)
+      tasks_finished(outcomes)                      instead of task_finished, for an observer that
+                                                    works on batches: the ones that ended together
       commit() -> Future | None                     after each batch of task_finished; dependents
                                                     are released once the returned futures resolve
     dispatch_finished(result)                       once, with the DispatchResult, after every task
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HOOKS", "Observer", "ObserverGroup", "ObserverLike", "RunObserver"]
 
-HOOKS = ("dispatch_started", "task_started", "task_event", "task_retrying", "task_finished", "commit",
-         "dispatch_finished")
+HOOKS = ("dispatch_started", "task_started", "task_event", "task_retrying", "task_finished", "tasks_finished",
+         "commit", "dispatch_finished")
 
 
 @runtime_checkable
@@ -44,6 +46,7 @@ class RunObserver(Protocol):
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
     def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
     def task_finished(self, outcome: TaskOutcome) -> None: ...
+    def tasks_finished(self, outcomes: Sequence[TaskOutcome]) -> None: ...
     def commit(self) -> asyncio.Future[None] | None: ...
     def dispatch_finished(self, result: DispatchResult) -> None: ...
 
@@ -66,6 +69,11 @@ class Observer:
     def task_finished(self, outcome: TaskOutcome) -> None:
         """A task ended (any status, including skipped and reused)."""
 
+    def tasks_finished(self, outcomes: Sequence[TaskOutcome]) -> None:
+        """Tasks that ended together; by default ``task_finished`` for each."""
+        for outcome in outcomes:
+            self.task_finished(outcome)
+
     def commit(self) -> asyncio.Future[None] | None:
         """A batch of task_finished calls is complete; return a future to hold dependents until it resolves."""
         return None
@@ -85,6 +93,16 @@ class ObserverGroup:
         self.observers = list(observers)
         self.errors: list[str] = []
 
+    def finished(self, outcomes: Sequence[TaskOutcome]) -> None:
+        """Tell every observer about tasks that ended together: ``tasks_finished`` once where an
+        observer has it, else ``task_finished`` for each."""
+        for observer in self.observers:
+            if (batch_hook := getattr(observer, "tasks_finished", None)) is not None:
+                self._call(observer, "tasks_finished", batch_hook, outcomes)
+            elif (hook := getattr(observer, "task_finished", None)) is not None:
+                for outcome in outcomes:
+                    self._call(observer, "task_finished", hook, outcome)
+
     def notify(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every observer that has it; return what they returned."""
         if hook not in HOOKS:
@@ -92,13 +110,16 @@ class ObserverGroup:
         returned = []
         for observer in self.observers:
             method = getattr(observer, hook, None)
-            if method is None:
-                continue
-            try:
-                returned.append(method(*args))
-            except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
-                self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
+            if method is not None:
+                returned.append(self._call(observer, hook, method, *args))
         return returned
+
+    def _call(self, observer: ObserverLike, hook: str, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
+            self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
+            return None
 
 
 def observer_name(observer: object) -> str:
