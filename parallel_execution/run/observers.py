@@ -92,27 +92,40 @@ class ObserverGroup:
     def __init__(self, observers: Sequence[ObserverLike]) -> None:
         self.observers = list(observers)
         self.errors: list[str] = []
+        # hook -> (observer, bound method) for each observer that does something on it, looked up once:
+        # several hooks run per task, and most observers leave most of them to Observer's no-ops.
+        self._methods: dict[str, list[tuple[ObserverLike, Any]]] = {}
 
     def finished(self, outcomes: Sequence[TaskOutcome]) -> None:
         """Tell every observer about tasks that ended together: ``tasks_finished`` once where an
-        observer has it, else ``task_finished`` for each."""
-        for observer in self.observers:
-            if (batch_hook := getattr(observer, "tasks_finished", None)) is not None:
-                self._call(observer, "tasks_finished", batch_hook, outcomes)
-            elif (hook := getattr(observer, "task_finished", None)) is not None:
+        observer has its own, else ``task_finished`` for each."""
+        batch_takers = {id(o) for o, _ in self._hooked("tasks_finished")}
+        for observer, method in self._hooked("task_finished", "tasks_finished"):
+            if id(observer) in batch_takers:
+                self._call(observer, "tasks_finished", method, outcomes)
+            else:
                 for outcome in outcomes:
-                    self._call(observer, "task_finished", hook, outcome)
+                    self._call(observer, "task_finished", method, outcome)
 
     def notify(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every observer that has it; return what they returned."""
-        if hook not in HOOKS:
-            raise ValueError(f"unknown observer hook {hook!r}")
-        returned = []
-        for observer in self.observers:
-            method = getattr(observer, hook, None)
-            if method is not None:
-                returned.append(self._call(observer, hook, method, *args))
-        return returned
+        return [self._call(observer, hook, method, *args) for observer, method in self._hooked(hook)]
+
+    def _hooked(self, hook: str, batch_hook: str | None = None) -> list[tuple[ObserverLike, Any]]:
+        """The observers that act on ``hook`` (or on ``batch_hook``, preferred), with the method to call."""
+        key = f"{hook}/{batch_hook}" if batch_hook else hook
+        found = self._methods.get(key)
+        if found is None:
+            if hook not in HOOKS:
+                raise ValueError(f"unknown observer hook {hook!r}")
+            found = []
+            for observer in self.observers:
+                if batch_hook is not None and acts_on(observer, batch_hook):
+                    found.append((observer, getattr(observer, batch_hook)))
+                elif acts_on(observer, hook):
+                    found.append((observer, getattr(observer, hook)))
+            self._methods[key] = found
+        return found
 
     def _call(self, observer: ObserverLike, hook: str, method: Any, *args: Any) -> Any:
         try:
@@ -120,6 +133,16 @@ class ObserverGroup:
         except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
             self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
             return None
+
+
+def acts_on(observer: object, hook: str) -> bool:
+    """Whether ``observer`` has ``hook`` and it is not ``Observer``'s own (a no-op, or for
+    ``tasks_finished`` a loop over ``task_finished``)."""
+    own = getattr(Observer, hook)
+    found = getattr(type(observer), hook, None)
+    if found is None:  # not on the class: an instance attribute or a wrapper's __getattr__
+        return getattr(observer, hook, None) is not None
+    return found is not own
 
 
 def observer_name(observer: object) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from parallel_execution.run.observers import HOOKS, acts_on
 from parallel_execution.traces import secrets
 
 __all__ = ["REDACTED", "RedactingObserver", "Redactor", "looks_secret"]
@@ -113,7 +114,8 @@ class Redactor:
         those parts as they are and ``scrub_bytes(data)`` is ``data``. ``data`` may be the
         serialisation of just the strings and values that came from outside (see
         ``traces.writer._supplied``): then True holds for the document built around them."""
-        return not self._suspect_key(data, list(key_parts)) and not self.holds_secret(data)
+        parts = list(key_parts)
+        return not (parts and self._suspect_key(data, parts)) and not self.holds_secret(data)
 
     def _suspect_key(self, data: bytes, value: Any) -> bool:
         # Every secret name holds one of _NAME_WORDS (ASCII, any case): without one in the serialised
@@ -213,7 +215,10 @@ def _may_name_secret(data: bytes) -> bool:
     if not data.isascii():
         return True
     lowered = data.lower()
-    return any(word in lowered for word in _NAME_WORDS)
+    for word in _NAME_WORDS:  # noqa: SIM110 (a loop: any() over a generator costs ~1 µs a call here)
+        if word in lowered:
+            return True
+    return False
 
 
 def serialise(value: Any) -> bytes:
@@ -261,7 +266,8 @@ class RedactingObserver:
         return self._inner
 
     def __getattr__(self, name: str) -> Any:
-        if name == "tasks_finished":  # outcomes are cleaned one by one: the inner observer gets task_finished
+        # Outcomes are cleaned one by one: the inner observer gets task_finished, never the batch hook.
+        if name == "tasks_finished" or (name in HOOKS and not acts_on(self._inner, name)):
             raise AttributeError(name)
         target = getattr(self._inner, name)  # AttributeError: the inner observer has no such hook
         if not callable(target) or name.startswith("_"):

@@ -239,10 +239,12 @@ class TraceWriter(Observer):
         if message not in self.errors:
             self.errors.append(message)
 
-    def _write_json(self, path: Path, document: Any, *, keys: bool) -> None:
-        """``document`` written atomically without secrets; serialised once unless something matches."""
+    def _write_json(self, path: Path, document: Any, *, keys: bool, supplied: Any = None) -> None:
+        """``document`` written atomically without secrets; serialised once unless something matches.
+        ``supplied``: the parts of it that came from outside the runner, scanned instead of all of it."""
         data = dumps_json(document, indent=True)
-        if not self.redactor.clean_json(data, (document,) if keys else ()):
+        scanned = data if supplied is None else serialise(supplied)
+        if not self.redactor.clean_json(scanned, (document,) if keys else ()):
             data = dumps_json(self.redactor.scrub(document, keys=keys), indent=True)
         atomic_write_bytes(path, data + b"\n")
 
@@ -275,9 +277,13 @@ class TraceWriter(Observer):
             "summary": result.summary.model_dump(mode="json") if result else None,
             "tasks": tasks,
         }
+        # Index keys are all ours; what came from outside (ids, text, errors, paths, config) is scanned
+        # for secret values, without the per-task keys and numbers that make up most of its bytes.
+        supplied = [document["user_prompt"], document["workspace"], document["config"], document["task_dir"],
+                    [(t["task_id"], t["agent"], t["description"], t["dependencies"], t["error"], t["trace_file"])
+                     for t in tasks]]
         try:
-            # Index keys are all ours; user text (errors, prompt, config) is scrubbed for secret values.
-            self._write_json(self.index_file, document, keys=False)
+            self._write_json(self.index_file, document, keys=False, supplied=supplied)
             self.index_written = True
         except OSError as exc:
             self._fail(f"cannot write the trace index {str(self.index_file)!r}: {exc.strerror or exc}")
