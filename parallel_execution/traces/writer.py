@@ -249,19 +249,28 @@ class TraceWriter(Observer):
         atomic_write_bytes(path, data + b"\n")
 
     def _write_index(self, status: str, result: DispatchResult | None) -> None:
-        by_id = {r.task_id: r for r in result.results} if result else {}
+        written = self._written
         tasks = []
-        for planned in self.plan.tasks:
-            task, res = planned.task, by_id.get(planned.task_id)
-            tasks.append({
-                "task_id": task.task_id, "agent": task.agent, "description": task.description,
-                "dependencies": task.dependencies, "status": res.status if res else "pending",
-                "error": res.error if res else None,
-                "execution_time_ms": res.execution_time_ms if res else None,
-                "started_ms": res.started_ms if res else None, "finished_ms": res.finished_ms if res else None,
-                "attempts": res.attempts if res else 0, "cost_usd": res.cost_usd if res else None,
-                "trace_file": self._written.get(task.task_id),
-            })
+        if result is None:  # before the run: every task pending
+            for planned in self.plan.tasks:
+                task = planned.task
+                tasks.append({
+                    "task_id": task.task_id, "agent": task.agent, "description": task.description,
+                    "dependencies": task.dependencies, "status": "pending", "error": None, "execution_time_ms": None,
+                    "started_ms": None, "finished_ms": None, "attempts": 0, "cost_usd": None,
+                    "trace_file": written.get(task.task_id),
+                })
+        else:
+            by_id = {r.task_id: r for r in result.results}
+            for planned in self.plan.tasks:
+                task, res = planned.task, by_id[planned.task.task_id]
+                tasks.append({
+                    "task_id": task.task_id, "agent": task.agent, "description": task.description,
+                    "dependencies": task.dependencies, "status": res.status, "error": res.error,
+                    "execution_time_ms": res.execution_time_ms, "started_ms": res.started_ms,
+                    "finished_ms": res.finished_ms, "attempts": res.attempts, "cost_usd": res.cost_usd,
+                    "trace_file": written.get(task.task_id),
+                })
         document = {
             "schema_version": SCHEMA_VERSION,
             "dispatch_id": self.dispatch_id,
