@@ -13,6 +13,7 @@ import glob
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from filelock import FileLock
@@ -61,9 +62,11 @@ def omnibase_python() -> Path | None:
         if marker.is_file():  # another run built it while this one waited
             return python
         shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([base, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300)
-        proc = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                               f"omnibase-core=={ONEX_CORE_VERSION}"], capture_output=True, text=True, timeout=900)
+        # No pip of its own (bootstrapping one costs ~5 s of CPU): this interpreter's pip installs into it.
+        subprocess.run([base, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True, timeout=300)
+        proc = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
+                               "--disable-pip-version-check", f"omnibase-core=={ONEX_CORE_VERSION}"],
+                              capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             raise RuntimeError(f"pip install omnibase-core=={ONEX_CORE_VERSION} failed:\n{proc.stderr[-3000:]}")
         marker.write_text(ONEX_CORE_VERSION + "\n")
