@@ -250,7 +250,7 @@ class TraceWriter(Observer):
 
     def _write_index(self, status: str, result: DispatchResult | None) -> None:
         written = self._written
-        tasks = []
+        tasks: list[dict[str, Any]] = []
         if result is None:  # before the run: every task pending
             for planned in self.plan.tasks:
                 task = planned.task
