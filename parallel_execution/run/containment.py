@@ -395,8 +395,9 @@ def _move_into(folder: Path, pid: int) -> Path | None:
         _spare(folder)
         return None
     try:
-        folder.mkdir(exist_ok=True)
-        (folder / "cgroup.procs").write_text(str(pid))
+        with contextlib.suppress(FileExistsError):  # a spare one
+            os.mkdir(folder)
+        _write(folder, "cgroup.procs", b"%d" % pid)
         return folder
     except OSError:  # no permission after all, or the process is already gone
         with contextlib.suppress(OSError):
@@ -512,14 +513,14 @@ def _reap(pids: set[int], table: dict[int, tuple[int, str]], me: int) -> bool:
 
 def _cgroup_pids(folder: Path) -> set[int]:
     try:
-        return {int(x) for x in (folder / "cgroup.procs").read_text().split()}
+        return {int(x) for x in _read(folder, "cgroup.procs").split()}
     except (OSError, ValueError):
         return set()
 
 
 def _cgroup_kill(folder: Path) -> None:
     try:
-        (folder / "cgroup.kill").write_text("1")
+        _write(folder, "cgroup.kill", b"1")
     except OSError:  # kernels before 5.14: kill the members one by one
         for pid in _cgroup_pids(folder):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -528,6 +529,26 @@ def _cgroup_kill(folder: Path) -> None:
 
 def _populated(folder: Path) -> bool:
     try:
-        return "populated 1" in (folder / "cgroup.events").read_text()
+        return b"populated 1" in _read(folder, "cgroup.events")
     except OSError:
         return False
+
+
+# cgroup files through plain os calls: pathlib's text files cost 4x the CPU (30 µs a read), per task.
+def _read(folder: Path, name: str) -> bytes:
+    fd = os.open(f"{folder}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 1 << 16)]
+        while chunks[-1]:  # cgroup.procs of a fork bomb can be longer than one read
+            chunks.append(os.read(fd, 1 << 16))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write(folder: Path, name: str, data: bytes) -> None:
+    fd = os.open(f"{folder}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
