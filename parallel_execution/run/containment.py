@@ -166,7 +166,10 @@ def _mark(allocator: bool) -> _Mark:
 
 
 def _allocator() -> tuple[int, int, int] | None:
-    """(last pid handed out, tasks created since boot, tasks now) from /proc, or None."""
+    """(last pid handed out, tasks created since boot, tasks now) from /proc, or None (also where
+    /proc shows another pid namespace than ours: its pids are not the ones the allocator counts)."""
+    if not _state.setdefault("own_proc", _proc_is_ours()):
+        return None
     try:
         with open("/proc/loadavg", "rb") as handle:
             load = handle.read().split()
@@ -176,6 +179,13 @@ def _allocator() -> tuple[int, int, int] | None:
         return int(load[4]), int(stat[at:stat.index(b"\n", at)]), int(load[3].split(b"/")[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _proc_is_ours() -> bool:
+    try:
+        return int(os.readlink("/proc/self")) == os.getpid()
+    except (OSError, ValueError):
+        return False
 
 
 def _pid_max() -> int:
