@@ -7,10 +7,16 @@ import os
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from conftest import RUNNER, runner_env
 
+from parallel_execution.agents.base import Agent, TaskContext
+from parallel_execution.agents.echo import EchoInput
+from parallel_execution.agents.registry import register_agent
+from parallel_execution.dispatcher import dispatch
+from parallel_execution.errors import TaskFailure
 from parallel_execution.traces import secrets
 from parallel_execution.traces.redact import REDACTED, Redactor, looks_secret
 
@@ -140,3 +146,49 @@ def test_scanning_for_secrets_by_value_is_linear(text):
     secrets.sub_bytes(text.encode())
     secrets.has_secret_bytes(text.encode())
     assert time.perf_counter() - started < 2.0
+
+
+class _Leaky(Agent[EchoInput]):
+    """Puts a credential in one place of its trace, named by its message: an event, its error, a traceback."""
+
+    name = "test-leaky"
+    Input = EchoInput
+
+    async def run(self, data: EchoInput, ctx: TaskContext) -> dict[str, Any]:
+        if data.message == "event":
+            ctx.event("connect", url=f"https://app:{GH}@example.test/x")
+        elif data.message == "error":
+            raise TaskFailure(f"still failing: --password={GH}")
+        elif data.message == "traceback":  # only the chained cause names it
+            raise RuntimeError("login failed") from RuntimeError(f"Bearer {GH}")
+        return {"message": "done"}
+
+
+def test_a_credential_anywhere_an_outsider_writes_in_a_trace_is_redacted(tmp_path):
+    # The scan covers only what came from outside the runner (traces.writer._supplied). Each task
+    # carries a credential in one such place (one found anywhere would clean the whole document).
+    register_agent(_Leaky)
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----"
+    result = dispatch([
+        {"task_id": "described", "agent": "echo", "description": f"uses {GH}"},
+        {"task_id": "key", "agent": "echo", "input_data": {"message": pem}},
+        {"task_id": "reads", "agent": "echo", "dependencies": ["key"], "input_data": {"message": {"$from": "key"}}},
+        *({"task_id": mode, "agent": "test-leaky", "input_data": {"message": mode}}
+          for mode in ("event", "error", "traceback")),
+        # A BEGIN in one field and an END in another is no key: the document must stay valid JSON.
+        {"task_id": "span", "agent": "echo", "description": "-----BEGIN RSA PRIVATE KEY----- x",
+         "input_data": {"message": "y -----END RSA PRIVATE KEY-----"}},
+    ], {"trace_dir": str(tmp_path / "traces"), "workspace": str(tmp_path)})
+    assert [r.status for r in result.results] == ["success"] * 4 + ["error"] * 2 + ["success"]
+    # private/ keeps the real output a dependent read, for resume (owner-only): not a trace.
+    files = [p for p in (tmp_path / "traces").rglob("*") if p.is_file() and p.parent.name != "private"]
+    assert len(files) >= 10
+    for path in files:
+        text = path.read_text()
+        assert GH not in text and "MIIEow" not in text, path
+        if path.suffix == ".json":
+            json.loads(text)
+    span = json.loads(next(p for p in files if p.name == "span.json").read_text())
+    assert span["description"] == "-----BEGIN RSA PRIVATE KEY----- x"
+    traced = json.loads(next(p for p in files if p.name == "traceback.json").read_text())
+    assert "Bearer [REDACTED]" in traced["attempts"][0]["traceback"]

@@ -8,6 +8,8 @@ with some of them fits ``RunObserver`` - a missing hook is skipped)::
       task_event(planned, kind, record)             an agent's ctx.event(...)
       task_retrying(planned, attempt, delay, error) attempt ``attempt`` starts after ``delay`` s
       task_finished(outcome)                        per task, any status (skipped and reused too)
+      tasks_finished(outcomes)                      instead of task_finished, for an observer that
+                                                    works on batches: the ones that ended together
       commit() -> Future | None                     after each batch of task_finished; dependents
                                                     are released once the returned futures resolve
     dispatch_finished(result)                       once, with the DispatchResult, after every task
@@ -31,8 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HOOKS", "Observer", "ObserverGroup", "ObserverLike", "RunObserver"]
 
-HOOKS = ("dispatch_started", "task_started", "task_event", "task_retrying", "task_finished", "commit",
-         "dispatch_finished")
+HOOKS = ("dispatch_started", "task_started", "task_event", "task_retrying", "task_finished", "tasks_finished",
+         "commit", "dispatch_finished")
 
 
 @runtime_checkable
@@ -44,6 +46,7 @@ class RunObserver(Protocol):
     def task_event(self, planned: PlannedTask, kind: str, record: dict[str, Any]) -> None: ...
     def task_retrying(self, planned: PlannedTask, attempt: int, delay: float, error: str | None) -> None: ...
     def task_finished(self, outcome: TaskOutcome) -> None: ...
+    def tasks_finished(self, outcomes: Sequence[TaskOutcome]) -> None: ...
     def commit(self) -> asyncio.Future[None] | None: ...
     def dispatch_finished(self, result: DispatchResult) -> None: ...
 
@@ -66,6 +69,11 @@ class Observer:
     def task_finished(self, outcome: TaskOutcome) -> None:
         """A task ended (any status, including skipped and reused)."""
 
+    def tasks_finished(self, outcomes: Sequence[TaskOutcome]) -> None:
+        """Tasks that ended together; by default ``task_finished`` for each."""
+        for outcome in outcomes:
+            self.task_finished(outcome)
+
     def commit(self) -> asyncio.Future[None] | None:
         """A batch of task_finished calls is complete; return a future to hold dependents until it resolves."""
         return None
@@ -84,21 +92,57 @@ class ObserverGroup:
     def __init__(self, observers: Sequence[ObserverLike]) -> None:
         self.observers = list(observers)
         self.errors: list[str] = []
+        # hook -> (observer, bound method) for each observer that does something on it, looked up once:
+        # several hooks run per task, and most observers leave most of them to Observer's no-ops.
+        self._methods: dict[str, list[tuple[ObserverLike, Any]]] = {}
+
+    def finished(self, outcomes: Sequence[TaskOutcome]) -> None:
+        """Tell every observer about tasks that ended together: ``tasks_finished`` once where an
+        observer has its own, else ``task_finished`` for each."""
+        batch_takers = {id(o) for o, _ in self._hooked("tasks_finished")}
+        for observer, method in self._hooked("task_finished", "tasks_finished"):
+            if id(observer) in batch_takers:
+                self._call(observer, "tasks_finished", method, outcomes)
+            else:
+                for outcome in outcomes:
+                    self._call(observer, "task_finished", method, outcome)
 
     def notify(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every observer that has it; return what they returned."""
-        if hook not in HOOKS:
-            raise ValueError(f"unknown observer hook {hook!r}")
-        returned = []
-        for observer in self.observers:
-            method = getattr(observer, hook, None)
-            if method is None:
-                continue
-            try:
-                returned.append(method(*args))
-            except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
-                self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
-        return returned
+        return [self._call(observer, hook, method, *args) for observer, method in self._hooked(hook)]
+
+    def _hooked(self, hook: str, batch_hook: str | None = None) -> list[tuple[ObserverLike, Any]]:
+        """The observers that act on ``hook`` (or on ``batch_hook``, preferred), with the method to call."""
+        key = f"{hook}/{batch_hook}" if batch_hook else hook
+        found = self._methods.get(key)
+        if found is None:
+            if hook not in HOOKS:
+                raise ValueError(f"unknown observer hook {hook!r}")
+            found = []
+            for observer in self.observers:
+                if batch_hook is not None and acts_on(observer, batch_hook):
+                    found.append((observer, getattr(observer, batch_hook)))
+                elif acts_on(observer, hook):
+                    found.append((observer, getattr(observer, hook)))
+            self._methods[key] = found
+        return found
+
+    def _call(self, observer: ObserverLike, hook: str, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except Exception as exc:  # an observer (e.g. a full disk) must not stop the run
+            self.errors.append(f"{observer_name(observer)}.{hook}: {exc}")
+            return None
+
+
+def acts_on(observer: object, hook: str) -> bool:
+    """Whether ``observer`` has ``hook`` and it is not ``Observer``'s own (a no-op, or for
+    ``tasks_finished`` a loop over ``task_finished``)."""
+    own = getattr(Observer, hook)
+    found = getattr(type(observer), hook, None)
+    if found is None:  # not on the class: an instance attribute or a wrapper's __getattr__
+        return getattr(observer, hook, None) is not None
+    return found is not own
 
 
 def observer_name(observer: object) -> str:

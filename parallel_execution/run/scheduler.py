@@ -22,7 +22,7 @@ A task ends ``success``, ``error`` (its agent raised, its input could not be res
 ``skipped`` (a dependency did not succeed, fail_fast, interrupt, budget exhausted) or ``cancelled``
 (stopped while running). Nothing a task does raises out of ``run``. Retries (error/timeout, not for
 non-retryable failures) back off exponentially with jitter. Completions that arrive together are
-recorded together: observers get ``task_finished`` for each, then one ``commit``, which may return a
+recorded together: observers get them in one ``tasks_finished`` (or ``task_finished`` for each), then one ``commit``, which may return a
 future (the trace writer's fsync); dependents are released only once it resolves - a task counts as
 done once its record is durable. Other work goes on meanwhile.
 """
@@ -239,8 +239,7 @@ class Scheduler:
             if outcome.status != "success":
                 skipped.extend(self._skip_dependents(outcome))
         state.queue.drop(o.planned.index for o in batch + skipped if o.status != "success")
-        for outcome in batch + skipped:
-            self._notify("task_finished", outcome)
+        self.observers.finished(batch + skipped)
         pending = [f for f in self._notify("commit") if isinstance(f, asyncio.Future) and not f.done()]
         for future in pending:
             future.add_done_callback(self._wake_on_durable)

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from parallel_execution.run.observers import HOOKS, acts_on
 from parallel_execution.traces import secrets
 
 __all__ = ["REDACTED", "RedactingObserver", "Redactor", "looks_secret"]
@@ -70,28 +71,27 @@ class Redactor:
     def scrub(self, value: Any, *, keys: bool = True) -> Any:
         """``value`` with secrets removed: a cleaned copy, or ``value`` itself when it holds none.
 
-        Nearly every document holds no secret, so first look cheaply (keys from a cache, known
-        values by one regex over the serialised bytes) and rebuild only when something matches.
-        ``keys=False`` skips the key scan, for documents whose keys are all the runner's own.
+        Nearly every document holds no secret, so first look cheaply (one serialisation, read for
+        the words secret names are made of and for known values and credential shapes) and rebuild
+        only when something matches. ``keys=False`` skips the key check, for documents whose keys
+        are all the runner's own.
         """
         if value is None or isinstance(value, (int, float, bool)):
             return value
         if isinstance(value, str):
             return self._text(value)
-        if keys and self._has_suspect_key(value):
-            return self._scrub(value)
         try:
-            data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+            data = serialise(value)
         except TypeError:
             return self._scrub(value)
-        if self.holds_secret(data):
+        if (keys and self._suspect_key(data, value)) or self.holds_secret(data):
             return self._scrub(value)
         return value
 
     def unchanged(self, *values: Any) -> bool:
         """Whether ``scrub`` would return every one of ``values`` as it is: one look at them all
-        (one key walk, one serialisation, one scan) instead of one per value. False may be a false
-        alarm (then scrub each: they are cleaned exactly); True never is."""
+        (one serialisation, one scan) instead of one per value. False may be a false alarm (then
+        scrub each: they are cleaned exactly); True never is."""
         containers = []
         for value in values:
             if isinstance(value, str):
@@ -101,19 +101,26 @@ class Redactor:
                 containers.append(value)
         if not containers:
             return True
-        if self._has_suspect_key(containers):
-            return False
         try:
-            data = orjson.dumps(containers, option=orjson.OPT_NON_STR_KEYS, default=str)
+            data = serialise(containers)
         except TypeError:
             return False
-        return not self.holds_secret(data)
+        return not self._suspect_key(data, containers) and not self.holds_secret(data)
 
     def clean_json(self, data: bytes, key_parts: Iterable[Any] = ()) -> bool:
         """Whether a serialised document holds nothing to redact: no secret value or credential shape
-        in ``data`` and no secret-named key in ``key_parts`` (its user-supplied parts). True means
-        ``scrub`` would return those parts as they are and ``scrub_bytes(data)`` is ``data``."""
-        return not self._has_suspect_key(list(key_parts)) and not self.holds_secret(data)
+        in ``data`` and no secret-named key in ``key_parts`` (its user-supplied parts), whose
+        serialisation ``data`` must contain (see ``serialise``). True means ``scrub`` would return
+        those parts as they are and ``scrub_bytes(data)`` is ``data``. ``data`` may be the
+        serialisation of just the strings and values that came from outside (see
+        ``traces.writer._supplied``): then True holds for the document built around them."""
+        parts = list(key_parts)
+        return not (parts and self._suspect_key(data, parts)) and not self.holds_secret(data)
+
+    def _suspect_key(self, data: bytes, value: Any) -> bool:
+        # Every secret name holds one of _NAME_WORDS (ASCII, any case): without one in the serialised
+        # bytes there is no suspect key, and the walk over every key is skipped.
+        return _may_name_secret(data) and self._has_suspect_key(value)
 
     def holds_secret(self, data: bytes) -> bool:
         """Whether serialised JSON holds a known secret value or a credential shape (nothing replaced)."""
@@ -195,6 +202,42 @@ class Redactor:
                 os.unlink(tmp)
 
 
+# What every name ``looks_secret(name, env=True)`` accepts contains, lowercased: each branch of
+# _SECRET_NAME holds key, secret, token, pass, credential, authorization or cookie; the env endings
+# are _KEY, _PASS, _PWD, _PAT, and the whole names KEY and PAT (a key is quoted in JSON).
+_NAME_WORDS = (b"key", b"secret", b"token", b"pass", b"credential", b"authorization", b"cookie", b"_pwd", b"_pat",
+               b'"pat"')
+
+
+def _may_name_secret(data: bytes) -> bool:
+    """False only when no object key in serialised ``data`` can look secret (non-ASCII text may
+    case-fold to ASCII letters under ``re.IGNORECASE``: no shortcut for it)."""
+    if not data.isascii():
+        return True
+    lowered = data.lower()
+    for word in _NAME_WORDS:  # noqa: SIM110 (a loop: any() over a generator costs ~1 µs a call here)
+        if word in lowered:
+            return True
+    return False
+
+
+def serialise(value: Any) -> bytes:
+    """The bytes the scan reads: JSON, with sets and tuples as lists, models dumped, other objects
+    as their ``str``. A mapping that is not a dict raises ``TypeError`` (its keys may not show in
+    its text, and another serialiser would write them): callers clean such values item by item."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=_strict_fallback)
+
+
+def _strict_fallback(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        raise TypeError("not a dict")
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    return str(value)
+
+
 def _secret_values(value: Any, env: bool = False) -> list[str]:
     """Values of secret-named fields: in task inputs and in the ``env`` mappings they pass on."""
     found: list[str] = []
@@ -223,6 +266,9 @@ class RedactingObserver:
         return self._inner
 
     def __getattr__(self, name: str) -> Any:
+        # Outcomes are cleaned one by one: the inner observer gets task_finished, never the batch hook.
+        if name == "tasks_finished" or (name in HOOKS and not acts_on(self._inner, name)):
+            raise AttributeError(name)
         target = getattr(self._inner, name)  # AttributeError: the inner observer has no such hook
         if not callable(target) or name.startswith("_"):
             return target

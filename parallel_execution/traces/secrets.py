@@ -42,7 +42,10 @@ _TOKENS = (
 # Every pattern is linear in the text it scans (40 KB of "xxxx" once took the runner minutes): a
 # variable-length part either starts right after a fixed prefix, or is bounded and anchored by a
 # look-behind so it is tried from the start of a run of word characters only, not from inside it.
-_PEM = r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:(?!-----BEGIN ).){0,16384}?-----END [A-Z ]{0,40}PRIVATE KEY-----"
+# A PEM block's body is taken character by character, stopping at the next BEGIN; in serialised JSON
+# a character is also an escape (``\n``) and never the closing quote, so a block never spans two
+# strings: a BEGIN in one field and an END in another would replace the JSON between them.
+_PEM = r"-----BEGIN [A-Z ]{{0,40}}PRIVATE KEY-----(?:(?!-----BEGIN ){char}){{0,16384}}?-----END [A-Z ]{{0,40}}PRIVATE KEY-----"
 # scheme://user:password@host - the password part (no '/', '@' or whitespace inside).
 _USERINFO = r"{start}([A-Za-z][A-Za-z0-9+.-]{{0,31}}://[^/\s:@\"']{{0,256}}:)[^/\s@\"']+(@)"
 _FLAG = (r"(?i:{start}-{{1,2}}(?:[A-Za-z0-9_-]{{0,48}}[_-])?(?:password|passwd|pass|pwd|token|secret|api[_-]?key"
@@ -63,7 +66,8 @@ def _pattern(ws: str, escapes: str = "") -> str:
     flag = _FLAG.format(start=start("A-Za-z0-9_-"))
     bearer = rf"((?:[Bb]earer|BEARER|Basic){ws}+)[A-Za-z0-9._~+/=-]{{16,}}"
     flag_value = rf"({flag}(?:=|{ws}+))(?!-)[^\s\"'\\]+"
-    return rf"{_PEM}|{userinfo}|{flag_value}|{bearer}|{start('A-Za-z0-9')}{_TOKENS}"
+    pem = _PEM.format(char=r'(?:[^"\\]|\\.)' if escapes else ".")
+    return rf"{pem}|{userinfo}|{flag_value}|{bearer}|{start('A-Za-z0-9')}{_TOKENS}"
 
 
 class _Patterns:
