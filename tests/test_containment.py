@@ -204,3 +204,61 @@ def test_a_closed_scope_leaves_no_cgroup_behind():
     assert child.wait(timeout=10) == -9
     if folder is not None:  # it held a process: not kept for reuse
         assert not folder.exists()
+
+
+DAEMON = r"""
+import os, sys, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        with open(sys.argv[1], "w") as f:
+            f.write(str(os.getpid()))
+        time.sleep(60)
+    os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("scan", ["new pids only", "every process"])
+def test_a_scope_kills_a_tagged_daemon_that_is_no_child_of_ours(tmp_path, monkeypatch, scan):
+    # Without the subreaper the daemon is re-parented outside our tree: only the tag finds it, by
+    # a scan of the pids handed out since the scope opened, or of every process where that is unknown.
+    assert not containment.is_subreaper()
+    if scan == "every process":
+        monkeypatch.setattr(containment, "_allocator", lambda: None)
+    scope = containment.open_scope("daemon")
+    pidfile = tmp_path / "daemon.pid"
+    subprocess.run([sys.executable, "-c", DAEMON, str(pidfile)], env={**os.environ, **scope.env()}, check=True)
+    deadline = time.monotonic() + 20
+    while not (pidfile.exists() and pidfile.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    daemon = int(pidfile.read_text())
+    try:
+        assert containment.proc_stat(daemon)[1] != str(os.getpid()).encode()  # not ours to reap
+        assert scope.close() == 1
+        assert wait_dead([daemon]) == []
+    finally:
+        kill_all([daemon])
+
+
+@pytest.mark.parametrize(("last", "now", "forks", "expected"), [
+    (1000, 1200, 250, (1000, 1200)),  # new pids are 1001..1200
+    (32000, 500, 1300, (32000, 500)),  # the allocator went past pid_max and started again at 300
+    (1000, 1000, 0, (1000, 1000)),  # nothing new: an empty range
+    (1000, 1200, 32000, None),  # so many tasks created that it may have come round: scan everything
+])
+def test_a_scope_knows_which_pids_are_new(monkeypatch, last, now, forks, expected):
+    monkeypatch.setattr(containment, "_allocator", lambda: (now, 5000 + forks, 120))
+    monkeypatch.setitem(containment._state, "pid_max", 32768)
+    assert containment._Mark(ticks=0, last_pid=last, forks=5000).new_pids() == expected
+
+
+def test_processes_started_before_a_scope_are_older_than_its_mark():
+    mark = containment._mark(allocator=False)
+    assert mark.older(containment.proc_stat(1)) and mark.older(containment.proc_stat(os.getpid()))
+    time.sleep(0.03)  # a few clock ticks later
+    child = subprocess.Popen(["sleep", "30"])
+    try:
+        assert not mark.older(containment.proc_stat(child.pid))
+    finally:
+        child.kill()
+        child.wait()

@@ -24,7 +24,9 @@ together, but nothing kills them). The Python API (``dispatch()`` inside someone
 does not set the subreaper or sweep the host's other children: scopes still work.
 
 Process discovery reads ``/proc`` (``stat`` for the parent and state, ``environ`` for the tag);
-without ``/proc`` only the process group is killed, as before.
+without ``/proc`` only the process group is killed, as before. A task's sweep looks only at
+processes started since its scope opened (``_Mark``: the start time in ``stat``, and without the
+subreaper the pids handed out since), so per task it reads a few files, not every process.
 """
 
 from __future__ import annotations
@@ -100,30 +102,117 @@ def proc_stat(pid: int | str) -> list[bytes] | None:
     return fields if len(fields) > 2 else None
 
 
-def _processes() -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, state letter) for every process we can see."""
+def _processes(since: _Mark | None = None) -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, state letter) for every process we can see; with ``since``, only for the
+    processes started after that mark (the others' ``stat`` is not even read when the pid
+    allocator says which pids are new: see ``_Mark``)."""
     table: dict[int, tuple[int, str]] = {}
     try:
         names = os.listdir(_PROC)
     except OSError:
         return table
+    window = since.new_pids() if since is not None else None
     for name in names:
         if not name.isdigit():
             continue
+        if window is not None:
+            pid, (low, high) = int(name), window
+            if not (low < pid <= high if low <= high else pid > low or pid <= high):
+                continue
         fields = proc_stat(name)
-        if fields is not None:
+        if fields is not None and (since is None or not since.older(fields)):
             table[int(name)] = (int(fields[1]), fields[0].decode())
     return table
 
 
-def _subtree(root: int, root_threads: list[int] | None = None,
-             skip: set[int] | frozenset[int] = frozenset()) -> dict[int, tuple[int, str]] | None:
+@dataclass(frozen=True, slots=True)
+class _Mark:
+    """Where the clock (and, without the subreaper, the pid allocator) stood when a scope
+    opened. Every process of the scope started after it, so a sweep for the scope can pass over
+    older processes: an older process cannot carry the scope's fresh tag, is not in its cgroup
+    (only the scope's program is moved in), and no orphan of the scope is re-parented below one
+    (orphans go to a subreaper among their ancestors: us). Per task this spares reading the
+    runner's long-lived helpers (the trace-file worker) and, in ``dispatch()`` from Python where
+    every process on the machine is a candidate, two reads per process."""
+
+    ticks: int  # the clock in clock ticks, as /proc/<pid>/stat counts a start time
+    last_pid: int = -1  # the pid last handed out (-1: not taken)
+    forks: int = -1  # processes and threads created since boot
+
+    def older(self, fields: list[bytes]) -> bool:
+        """Whether the process of these ``proc_stat`` fields started before the mark (a tick's margin)."""
+        return len(fields) > 19 and int(fields[19]) < self.ticks - 1
+
+    def new_pids(self) -> tuple[int, int] | None:
+        """(low, high): every process started since the mark has a pid in the cyclic range (low, high];
+        None if unknown, or if so many tasks were created since that the allocator may have come
+        round again (it hands out pids in a cycle; each new task moves it on by one plus the pids
+        in use that it skips, so it cannot pass ``low`` again with fewer than that)."""
+        now = _allocator() if self.last_pid >= 0 else None
+        if now is None:
+            return None
+        last, forks, tasks = now
+        if forks - self.forks + tasks + 1000 >= _pid_max() - 300:  # 300: pids below it are never reused
+            return None
+        return self.last_pid, last
+
+
+def _mark(allocator: bool) -> _Mark:
+    # Start times count from boot (kernels since 3.17: CLOCK_BOOTTIME, before: CLOCK_MONOTONIC).
+    # The monotonic clock is never ahead of either, so nothing new can look older than the mark.
+    ticks = int(time.monotonic() * _clock_ticks())
+    now = _allocator() if allocator else None
+    return _Mark(ticks, now[0], now[1]) if now is not None else _Mark(ticks)
+
+
+def _allocator() -> tuple[int, int, int] | None:
+    """(last pid handed out, tasks created since boot, tasks now) from /proc, or None (also where
+    /proc shows another pid namespace than ours: its pids are not the ones the allocator counts)."""
+    if not _state.setdefault("own_proc", _proc_is_ours()):
+        return None
+    try:
+        with open("/proc/loadavg", "rb") as handle:
+            load = handle.read().split()
+        with open("/proc/stat", "rb") as handle:
+            stat = handle.read()
+        at = stat.index(b"\nprocesses ") + 11
+        return int(load[4]), int(stat[at:stat.index(b"\n", at)]), int(load[3].split(b"/")[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _proc_is_ours() -> bool:
+    try:
+        return int(os.readlink("/proc/self")) == os.getpid()
+    except (OSError, ValueError):
+        return False
+
+
+def _pid_max() -> int:
+    if "pid_max" not in _state:
+        try:
+            with open("/proc/sys/kernel/pid_max", "rb") as handle:
+                _state["pid_max"] = int(handle.read())
+        except (OSError, ValueError):
+            _state["pid_max"] = 0  # unknown: new_pids never narrows the scan
+    return int(_state["pid_max"])  # type: ignore[call-overload]
+
+
+def _clock_ticks() -> int:
+    if "ticks" not in _state:
+        _state["ticks"] = os.sysconf("SC_CLK_TCK")
+    return int(_state["ticks"])  # type: ignore[call-overload]
+
+
+def _subtree(root: int, root_threads: list[int] | None = None, skip: set[int] | frozenset[int] = frozenset(),
+             since: _Mark | None = None) -> dict[int, tuple[int, str]] | None:
     """pid -> (parent pid, state letter) for ``root``'s descendants only, found through the kernel's
     ``/proc/<pid>/task/<tid>/children`` lists: a few reads for a runner's few children, where
     ``_processes`` reads every process on the machine. None where the kernel has no such lists.
 
     ``root_threads``: only the children of these threads of ``root`` (every thread of the processes
-    below it is read). ``skip``: children of ``root`` left out with everything below them."""
+    below it is read). ``skip``: children of ``root`` left out with everything below them; so are
+    children of ``root`` started before ``since``."""
     if not _state.setdefault("children_lists", os.path.exists(f"/proc/self/task/{os.getpid()}/children")):
         return None
     table: dict[int, tuple[int, str]] = {}
@@ -145,14 +234,14 @@ def _subtree(root: int, root_threads: list[int] | None = None,
                 pid = int(raw)
                 if parent == root and pid in skip:
                     continue
-                if (fields := proc_stat(pid)) is None:
+                if (fields := proc_stat(pid)) is None or (parent == root and since and since.older(fields)):
                     continue
                 table[pid] = (parent, fields[0].decode())
                 frontier.append(pid)
     return table
 
 
-def _candidates(scope: bool = False) -> dict[int, tuple[int, str]]:
+def _candidates(scope: Scope | None = None) -> dict[int, tuple[int, str]]:
     """The process table a sweep needs: our descendants as subreaper (everything else is not ours), else all.
 
     ``scope``: only what a task's program can have left: its processes are children of the thread
@@ -160,18 +249,19 @@ def _candidates(scope: bool = False) -> dict[int, tuple[int, str]]:
     (the kernel picks the reaper's first live thread). What other threads of ours started (tools
     run by thread pools) never carries a scope's tag, so those lists are not read per task; nor are
     the trees of the other tasks' programs still running (an orphan goes to a subreaper among its
-    own ancestors, and no other task's program is one of those).
+    own ancestors, and no other task's program is one of those); nor processes older than the
+    scope (``_Mark``).
     """
     if is_subreaper():
         me = os.getpid()
-        if scope:
+        if scope is not None:
             running = {pid for other in _open.values() for pid in other.pgids}
-            table = _subtree(me, sorted({me, threading.get_native_id()}), running)
+            table = _subtree(me, sorted({me, threading.get_native_id()}), running, scope.mark)
         else:
             table = _subtree(me)
         if table is not None:
             return table
-    return _processes()
+    return _processes(scope.mark if scope is not None else None)
 
 
 def descendants(root: int | None = None, table: dict[int, tuple[int, str]] | None = None) -> list[int]:
@@ -234,6 +324,7 @@ class Scope:
     pgids: set[int] = field(default_factory=set)
     cgroup: Path | None = None
     moving: concurrent.futures.Future[Path | None] | None = None  # the move into the cgroup, under way
+    mark: _Mark | None = None  # when it opened: its sweeps pass over older processes
 
     def env(self) -> dict[str, str]:
         """Add this to the program's environment so its descendants can be found."""
@@ -291,7 +382,7 @@ class Scope:
             _cgroup_kill(self.cgroup)
         needle = f"\0{SCOPE_ENV}={self.token}\0".encode()
         found = _sweep(lambda pid, table: _has_tag(pid, needle) or (populated and self._in_cgroup(pid)), spawned,
-                       members, scope=True)
+                       members, scope=self)
         if self.cgroup is not None:
             deadline = time.monotonic() + _SWEEP_SECONDS
             while populated and _populated(self.cgroup) and time.monotonic() < deadline:
@@ -314,8 +405,9 @@ def _move_into(folder: Path, pid: int) -> Path | None:
         _spare(folder)
         return None
     try:
-        folder.mkdir(exist_ok=True)
-        (folder / "cgroup.procs").write_text(str(pid))
+        with contextlib.suppress(FileExistsError):  # a spare one
+            os.mkdir(folder)
+        _write(folder, "cgroup.procs", b"%d" % pid)
         return folder
     except OSError:  # no permission after all, or the process is already gone
         with contextlib.suppress(OSError):
@@ -355,7 +447,8 @@ def open_scope(label: str = "task") -> Scope:
     safe = "".join(c if c.isalnum() else "-" for c in label)[:40]
     if not _RUN_ID:
         _RUN_ID.append(secrets.token_hex(3))
-    scope = Scope(f"{safe}-{os.getpid()}-{next(_COUNTER)}-{_RUN_ID[0]}")
+    # The allocator's state is only needed where sweeps read every process (no subreaper).
+    scope = Scope(f"{safe}-{os.getpid()}-{next(_COUNTER)}-{_RUN_ID[0]}", mark=_mark(allocator=not is_subreaper()))
     _open[scope.token] = scope
     return scope
 
@@ -386,7 +479,8 @@ def _remove_cgroup_base() -> None:
             _cgroup_base[0].rmdir()  # only once empty: a scope still open keeps it
 
 
-def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None = None, scope: bool = False) -> int:
+def _sweep(matches: object, spawned: int | None, killed_already: set[int] | None = None,
+           scope: Scope | None = None) -> int:
     """Kill matching processes (candidates: our descendants as subreaper, else all we can see) in
     rounds until none is left or time is up; reap the ones that are our children."""
     me, killed = os.getpid(), set(killed_already or ())
@@ -429,14 +523,14 @@ def _reap(pids: set[int], table: dict[int, tuple[int, str]], me: int) -> bool:
 
 def _cgroup_pids(folder: Path) -> set[int]:
     try:
-        return {int(x) for x in (folder / "cgroup.procs").read_text().split()}
+        return {int(x) for x in _read(folder, "cgroup.procs").split()}
     except (OSError, ValueError):
         return set()
 
 
 def _cgroup_kill(folder: Path) -> None:
     try:
-        (folder / "cgroup.kill").write_text("1")
+        _write(folder, "cgroup.kill", b"1")
     except OSError:  # kernels before 5.14: kill the members one by one
         for pid in _cgroup_pids(folder):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -445,6 +539,26 @@ def _cgroup_kill(folder: Path) -> None:
 
 def _populated(folder: Path) -> bool:
     try:
-        return "populated 1" in (folder / "cgroup.events").read_text()
+        return b"populated 1" in _read(folder, "cgroup.events")
     except OSError:
         return False
+
+
+# cgroup files through plain os calls: pathlib's text files cost 4x the CPU (30 µs a read), per task.
+def _read(folder: Path, name: str) -> bytes:
+    fd = os.open(f"{folder}/{name}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = [os.read(fd, 1 << 16)]
+        while chunks[-1]:  # cgroup.procs of a fork bomb can be longer than one read
+            chunks.append(os.read(fd, 1 << 16))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write(folder: Path, name: str, data: bytes) -> None:
+    fd = os.open(f"{folder}/{name}", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
