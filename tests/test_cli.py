@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -145,3 +146,19 @@ def test_usage_errors_are_exit_2_with_the_json_document(argv):
     [error] = single_json(proc.stdout)["errors"]
     assert error["message"].startswith("usage: dispatch-runner")
     assert b"see dispatch-runner --help" in proc.stderr
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path):
+    # `dispatch-runner run x.json | head -c 5`: the pipe closes before the result is written.
+    doc = {"tasks": [{"task_id": "a", "agent": "echo"}], "config": {"trace_dir": str(tmp_path / "traces")}}
+    (tmp_path / "x.json").write_text(json.dumps(doc))
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([*RUNNER, "run", str(tmp_path / "x.json")], stdout=write_end, stderr=subprocess.PIPE,
+                              env=runner_env(), cwd=tmp_path, timeout=60)
+    finally:
+        os.close(write_end)
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr, proc.stderr.decode()
+    assert proc.returncode == 0
+    assert list((tmp_path / "traces").rglob("a.json"))

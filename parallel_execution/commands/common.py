@@ -45,8 +45,15 @@ def emit(document: Any) -> None:
         sys.stdout.flush()
         return
     view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except BrokenPipeError:
+        # The reader left (``| head``): the run itself is done and its traces are on disk. No
+        # traceback; stdout goes to /dev/null so the flush at exit cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
 
 
 def read_input(path: str) -> bytes:
