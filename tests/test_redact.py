@@ -192,3 +192,22 @@ def test_a_credential_anywhere_an_outsider_writes_in_a_trace_is_redacted(tmp_pat
     assert span["description"] == "-----BEGIN RSA PRIVATE KEY----- x"
     traced = json.loads(next(p for p in files if p.name == "traceback.json").read_text())
     assert "Bearer [REDACTED]" in traced["attempts"][0]["traceback"]
+
+
+class _Wide(Agent[EchoInput]):
+    name = "test-wide-int"
+    Input = EchoInput
+
+    async def run(self, data: EchoInput, ctx: TaskContext) -> dict[str, Any]:
+        return {"n": 2**70}  # JSON numbers here are 64-bit: no trace, journal or result could hold it
+
+
+def test_an_output_that_cannot_be_stored_as_json_is_a_task_error_not_a_crash(tmp_path):
+    register_agent(_Wide)
+    result = dispatch([{"task_id": "wide", "agent": "test-wide-int"},
+                       *({"task_id": f"e{i}", "agent": "echo"} for i in range(4))],
+                      {"trace_dir": str(tmp_path / "traces"), "workspace": str(tmp_path)})
+    wide = result.results[0]
+    assert wide.status == "error" and "cannot be stored as JSON" in (wide.error or "") and wide.output is None
+    assert [r.status for r in result.results[1:]] == ["success"] * 4
+    assert all(r.trace_file for r in result.results) and not result.trace_errors

@@ -230,7 +230,8 @@ class Scheduler:
         skipped: list[TaskOutcome] = []
         for outcome in batch:
             state.outcomes[outcome.planned.index] = outcome
-            outcome.output_digest = digest(outcome.output)
+            if outcome.output_digest is None:  # a success's is taken when its attempt ends (_attempt)
+                outcome.output_digest = digest(outcome.output)
             if outcome.status == "success":
                 self.outputs[outcome.task_id] = outcome.output
                 self.output_digests[outcome.task_id] = outcome.output_digest
@@ -380,6 +381,11 @@ class Scheduler:
                 output = await self.executor.run(planned, data, ctx)
             finally:
                 timed_out = self._deadlines.finish(deadline)
+            try:  # what resume compares; it also proves the output can be stored and printed as JSON
+                outcome.output_digest = digest(output)
+            except TypeError as exc:  # e.g. an integer wider than 64 bits
+                attempt.status, attempt.error = "error", f"the agent's output cannot be stored as JSON: {exc}"
+                return False
             outcome.output, attempt.status, attempt.error = output, "success", None
             return False
         except (asyncio.CancelledError, TimeoutError) as exc:
@@ -394,7 +400,7 @@ class Scheduler:
             return True
         except TaskFailure as failure:
             attempt.status, attempt.error = "error", failure.message
-            if failure.output is not None:
+            if failure.output is not None and _storable(failure.output):
                 outcome.output = failure.output
             return failure.retryable
         except Exception as exc:
@@ -411,3 +417,12 @@ class Scheduler:
     def _backoff(self, failed_attempt: int) -> float:
         base = self.plan.config.retry_backoff_seconds * 2 ** (failed_attempt - 1)
         return base * self.rng.uniform(0.5, 1.5)
+
+
+def _storable(value: Any) -> bool:
+    """Whether ``value`` can be written as JSON (what a trace, the journal and the result need)."""
+    try:
+        digest(value)
+    except TypeError:
+        return False
+    return True

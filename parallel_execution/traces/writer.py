@@ -132,7 +132,7 @@ class TraceWriter(Observer):
         if self._writer is None:
             return
         redactor = self.redactor
-        built = [self._build(outcome) for outcome in outcomes]
+        built = [b for b in map(self._build, outcomes) if b is not None]
         if len(built) > 1 and all(b[3] is not None for b in built) and redactor.clean_json(
                 b"\n".join(b[3] for b in built), [p for b in built for p in b[2]]):  # type: ignore[misc]
             for outcome, data, _, _ in built:
@@ -149,9 +149,10 @@ class TraceWriter(Observer):
     def task_finished(self, outcome: TaskOutcome) -> None:
         self.tasks_finished([outcome])
 
-    def _build(self, outcome: TaskOutcome) -> tuple[TaskOutcome, bytes, list[Any], bytes | None]:
+    def _build(self, outcome: TaskOutcome) -> tuple[TaskOutcome, bytes, list[Any], bytes | None] | None:
         """(outcome, its trace document, the parts whose keys are the user's or an agent's, the
-        outside-supplied bytes to scan; None: a value the fast scan cannot read)."""
+        outside-supplied bytes to scan, None for a value the fast scan cannot read); None when the
+        document cannot be serialised at all (reported; the other tasks of the batch go on)."""
         parts = [outcome.planned.task.input_data, outcome.resolved_input, outcome.output, outcome.isolation]
         document = self._document(outcome, *parts)
         parts.extend(a.events for a in outcome.attempts)
@@ -159,7 +160,12 @@ class TraceWriter(Observer):
             supplied = _supplied(document, outcome)
         except TypeError:
             supplied = None
-        return outcome, dumps_json(document, indent=True), parts, supplied
+        try:
+            data = dumps_json(document, indent=True)
+        except TypeError as exc:  # e.g. an agent's output with an integer wider than 64 bits
+            self._fail(f"cannot write the trace of {outcome.task_id!r}: {exc}")
+            return None
+        return outcome, data, parts, supplied
 
     def _redacted(self, outcome: TaskOutcome) -> bytes:
         """The careful path: each part cleaned (names and values), then the whole document."""
@@ -243,7 +249,10 @@ class TraceWriter(Observer):
         """``document`` written atomically without secrets; serialised once unless something matches.
         ``supplied``: the parts of it that came from outside the runner, scanned instead of all of it."""
         data = dumps_json(document, indent=True)
-        scanned = data if supplied is None else serialise(supplied)
+        try:
+            scanned = data if supplied is None else serialise(supplied)
+        except TypeError:
+            scanned = data
         if not self.redactor.clean_json(scanned, (document,) if keys else ()):
             data = dumps_json(self.redactor.scrub(document, keys=keys), indent=True)
         atomic_write_bytes(path, data + b"\n")
