@@ -99,32 +99,26 @@ class ObserverGroup:
     def finished(self, outcomes: Sequence[TaskOutcome]) -> None:
         """Tell every observer about tasks that ended together: ``tasks_finished`` once where an
         observer has its own, else ``task_finished`` for each."""
-        batch_takers = {id(o) for o, _ in self._hooked("tasks_finished")}
-        for observer, method in self._hooked("task_finished", "tasks_finished"):
-            if id(observer) in batch_takers:
-                self._call(observer, "tasks_finished", method, outcomes)
-            else:
-                for outcome in outcomes:
-                    self._call(observer, "task_finished", method, outcome)
+        for observer, method in self._hooked("tasks_finished"):
+            self._call(observer, "tasks_finished", method, outcomes)
+        for observer, method in self._hooked("task_finished"):
+            for outcome in outcomes:
+                self._call(observer, "task_finished", method, outcome)
 
     def notify(self, hook: str, *args: Any) -> list[Any]:
         """Call ``hook`` on every observer that has it; return what they returned."""
         return [self._call(observer, hook, method, *args) for observer, method in self._hooked(hook)]
 
-    def _hooked(self, hook: str, batch_hook: str | None = None) -> list[tuple[ObserverLike, Any]]:
-        """The observers that act on ``hook`` (or on ``batch_hook``, preferred), with the method to call."""
-        key = f"{hook}/{batch_hook}" if batch_hook else hook
-        found = self._methods.get(key)
+    def _hooked(self, hook: str) -> list[tuple[ObserverLike, Any]]:
+        """The observers that act on ``hook``, with the method to call (an observer with its own
+        ``tasks_finished`` is left out of ``task_finished``: it gets the batch)."""
+        found = self._methods.get(hook)
         if found is None:
             if hook not in HOOKS:
                 raise ValueError(f"unknown observer hook {hook!r}")
-            found = []
-            for observer in self.observers:
-                if batch_hook is not None and acts_on(observer, batch_hook):
-                    found.append((observer, getattr(observer, batch_hook)))
-                elif acts_on(observer, hook):
-                    found.append((observer, getattr(observer, hook)))
-            self._methods[key] = found
+            found = [(o, getattr(o, hook)) for o in self.observers if acts_on(o, hook)
+                     and not (hook == "task_finished" and acts_on(o, "tasks_finished"))]
+            self._methods[hook] = found
         return found
 
     def _call(self, observer: ObserverLike, hook: str, method: Any, *args: Any) -> Any:

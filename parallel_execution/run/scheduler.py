@@ -22,14 +22,15 @@ A task ends ``success``, ``error`` (its agent raised, its input could not be res
 ``skipped`` (a dependency did not succeed, fail_fast, interrupt, budget exhausted) or ``cancelled``
 (stopped while running). Nothing a task does raises out of ``run``. Retries (error/timeout, not for
 non-retryable failures) back off exponentially with jitter. Completions that arrive together are
-recorded together: observers get them in one ``tasks_finished`` (or ``task_finished`` for each), then one ``commit``, which may return a
-future (the trace writer's fsync); dependents are released only once it resolves - a task counts as
-done once its record is durable. Other work goes on meanwhile.
+recorded together: observers get them in one ``tasks_finished`` (or ``task_finished`` for each),
+then one ``commit``, which may return a future (the trace writer's fsync); dependents are released
+only once it resolves - a task counts as done once its record is durable. Other work goes on meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import time
@@ -400,8 +401,10 @@ class Scheduler:
             return True
         except TaskFailure as failure:
             attempt.status, attempt.error = "error", failure.message
-            if failure.output is not None and _storable(failure.output):
-                outcome.output = failure.output
+            if failure.output is not None:
+                with contextlib.suppress(TypeError):  # an output JSON cannot hold is dropped, not raised
+                    outcome.output_digest = digest(failure.output)
+                    outcome.output = failure.output
             return failure.retryable
         except Exception as exc:
             attempt.status, attempt.error = "error", f"{type(exc).__name__}: {exc}"
@@ -418,11 +421,3 @@ class Scheduler:
         base = self.plan.config.retry_backoff_seconds * 2 ** (failed_attempt - 1)
         return base * self.rng.uniform(0.5, 1.5)
 
-
-def _storable(value: Any) -> bool:
-    """Whether ``value`` can be written as JSON (what a trace, the journal and the result need)."""
-    try:
-        digest(value)
-    except TypeError:
-        return False
-    return True

@@ -25,10 +25,11 @@ _COUNTER = itertools.count()
 def dumps_json(value: Any, *, indent: bool = False) -> bytes:
     """Serialise with orjson; non-JSON values (paths, sets, ...) become strings rather than raising."""
     option = orjson.OPT_NON_STR_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
-    return orjson.dumps(value, option=option, default=_fallback)
+    return orjson.dumps(value, option=option, default=json_fallback)
 
 
-def _fallback(value: Any) -> Any:
+def json_fallback(value: Any) -> Any:
+    """What orjson cannot write itself: sets and tuples as lists, models dumped, the rest as ``str``."""
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if hasattr(value, "model_dump"):

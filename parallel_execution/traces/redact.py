@@ -27,6 +27,7 @@ import orjson
 
 from parallel_execution.run.observers import HOOKS, acts_on
 from parallel_execution.traces import secrets
+from parallel_execution.traces.fsio import json_fallback
 
 __all__ = ["REDACTED", "RedactingObserver", "Redactor", "looks_secret"]
 
@@ -231,11 +232,7 @@ def serialise(value: Any) -> bytes:
 def _strict_fallback(value: Any) -> Any:
     if isinstance(value, Mapping):
         raise TypeError("not a dict")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    return str(value)
+    return json_fallback(value)
 
 
 def _secret_values(value: Any, env: bool = False) -> list[str]:

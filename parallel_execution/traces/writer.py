@@ -76,7 +76,6 @@ class TraceWriter(Observer):
         self.errors: list[str] = []
         self._writer: _DurableWriter | None = None
         self._pending: list[tuple[Any, ...]] = []  # trace files of this batch, handed over at commit
-        self._private: tuple[Path, bytes] | None = None  # the real output behind the next redacted trace
         self._task_prefix = os.path.join(self.task_dir, "")  # plain strings on the per-task path
         self._index_name = str(self.index_file)
         self._written: dict[str, str] = {}  # task_id -> trace file, filled by the writer thread
@@ -144,7 +143,7 @@ class TraceWriter(Observer):
                 outcome.verified_by = redactor
                 self._submit(outcome, data)
             else:
-                self._submit(outcome, self._redacted(outcome))
+                self._submit(outcome, *self._redacted(outcome))
 
     def task_finished(self, outcome: TaskOutcome) -> None:
         self.tasks_finished([outcome])
@@ -167,22 +166,23 @@ class TraceWriter(Observer):
             return None
         return outcome, data, parts, supplied
 
-    def _redacted(self, outcome: TaskOutcome) -> bytes:
-        """The careful path: each part cleaned (names and values), then the whole document."""
+    def _redacted(self, outcome: TaskOutcome) -> tuple[bytes, tuple[Path, bytes] | None]:
+        """The careful path: each part cleaned (names and values), then the whole document; with the
+        private copy of the real output to write beside it, if one is needed."""
         redactor = self.redactor
         clean = [redactor.scrub(part) for part in
                  (outcome.planned.task.input_data, outcome.resolved_input, outcome.output, outcome.isolation)]
         document = self._document(outcome, *clean)
         document["attempts"] = redactor.scrub(document["attempts"])  # events may name a secret
-        output = clean[2]
+        private = None
         # Redaction changed the output of a task others read: keep the real one where only its owner
         # can read it, so a resume passes it on. Written just before the journal line; without
         # dependents nobody reads it, so no secret goes to disk.
-        if output is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
-            self._private = (self.task_dir / PRIVATE_DIR / trace_name(outcome.task_id), dumps_json(outcome.output))
-        return redactor.scrub_bytes(dumps_json(document, indent=True))
+        if clean[2] is not outcome.output and outcome.status == "success" and outcome.planned.dependents:
+            private = (self.task_dir / PRIVATE_DIR / trace_name(outcome.task_id), dumps_json(outcome.output))
+        return redactor.scrub_bytes(dumps_json(document, indent=True)), private
 
-    def _submit(self, outcome: TaskOutcome, data: bytes) -> None:
+    def _submit(self, outcome: TaskOutcome, data: bytes, private: tuple[Path, bytes] | None = None) -> None:
         task = outcome.planned.task
         journal_line = dumps_json({
             "v": SCHEMA_VERSION, "task_id": task.task_id, "status": outcome.status,
@@ -191,7 +191,6 @@ class TraceWriter(Observer):
             "finished_ms": outcome.finished_ms,
         }) + b"\n"
         path = self._task_prefix + trace_name(task.task_id)
-        private, self._private = self._private, None
         self._pending.append((path, data + b"\n", journal_line,
                               lambda: self._written.__setitem__(task.task_id, path), private))
 
